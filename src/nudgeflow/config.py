@@ -1,0 +1,144 @@
+"""Configuration: code, then environment variables (`NUDGEFLOW_*`), then `nudgeflow.toml`.
+
+    # nudgeflow.toml
+    daily_at = "09:00"
+    weekly_on = "monday"
+    quiet_hours = { start = "22:00", end = "07:00" }
+
+    [plans.free]
+    daily_limit = 2
+
+    [rules.daily_check]
+    cooldown = "20h"
+    enabled = false
+
+A bad setting stops start-up with ConfigError naming it (`plans.free.daily_limit: ...`).
+The file is `nudgeflow.toml` in the working directory, or the path in NUDGEFLOW_CONFIG.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from nudgeflow.cadence import WEEKDAYS, parse_cadence
+from nudgeflow.errors import ConfigError
+from nudgeflow.facts import QuietHours, describe
+from nudgeflow.localtime import parse_wall_time
+from nudgeflow.rules import Schedule, parse_duration
+
+DEFAULT_PLANS = {"free": 2, "premium": 5, "university": 3, "pro": 5, "enterprise": 5}
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    daily_limit: int = Field(ge=0, le=100)
+
+
+class RuleOverride(BaseModel):
+    """Per-rule settings that replace the playbook's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    cadence: str | None = None
+    cooldown: str | None = None
+    priority: int | None = Field(default=None, ge=0, le=100)
+    channels: list[str] | None = None
+    counts_toward_cap: bool | None = None
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_cadence(value)
+        return value
+
+    @field_validator("cooldown")
+    @classmethod
+    def _cooldown(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    def as_overrides(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"enabled"}, exclude_none=True)
+
+
+def _config_path() -> Path:
+    return Path(os.environ.get("NUDGEFLOW_CONFIG", "nudgeflow.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NUDGEFLOW_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = "sqlite:///nudgeflow.db"
+    plans: dict[str, Plan] = Field(
+        default_factory=lambda: {name: Plan(daily_limit=n) for name, n in DEFAULT_PLANS.items()}
+    )
+    quiet_hours: QuietHours | None = QuietHours(start=time(22), end=time(7))
+    daily_at: str = "09:00"
+    weekly_on: str = "monday"
+    rules: dict[str, RuleOverride] = Field(default_factory=dict)
+    sweep_batch_size: int = Field(default=500, ge=1, le=10_000)
+    lease_seconds: int = Field(default=300, ge=10)
+
+    @field_validator("daily_at")
+    @classmethod
+    def _daily_at(cls, value: str) -> str:
+        parse_wall_time(value)
+        return value
+
+    @field_validator("weekly_on")
+    @classmethod
+    def _weekly_on(cls, value: str) -> str:
+        if value.lower() not in WEEKDAYS:
+            raise ValueError(f"{value!r} is not a weekday name")
+        return value.lower()
+
+    @field_validator("plans")
+    @classmethod
+    def _some_plan(cls, value: dict[str, Plan]) -> dict[str, Plan]:
+        if not value:
+            raise ValueError("at least one plan is needed")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, _config_path())
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(parse_wall_time(self.daily_at), WEEKDAYS.index(self.weekly_on))
+
+    def daily_limit(self, plan: str) -> int:
+        return self.plans[plan].daily_limit
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from code, environment and file; ConfigError naming the first bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        field, problem = describe(exc)
+        raise ConfigError(field, problem) from None
+    except ValueError as exc:  # a malformed TOML file
+        raise ConfigError(str(_config_path()), str(exc)) from None

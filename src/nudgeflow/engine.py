@@ -1,0 +1,311 @@
+"""The Engine: nudgeflow from Python. Facts in, sweeps, explain, nudges and their actions.
+
+engine = Engine("sqlite:///nudgeflow.db")
+engine.upsert_user({"id": "u1", "plan": "free", "timezone": "Europe/Berlin"})
+engine.track([{"id": "e1", "user_id": "u1", "name": "login", "at": "2026-11-22T09:00:00Z"}])
+report = engine.sweep()
+engine.explain("u1").render()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from nudgeflow import lifecycle
+from nudgeflow.clock import Clock, SystemClock, ensure_utc
+from nudgeflow.config import Settings, load_settings
+from nudgeflow.errors import Forbidden, InvalidInput, NotFound, UnknownPlan
+from nudgeflow.evaluation import (
+    Ticks,
+    build_user,
+    context,
+    decide_user,
+    parse_preferences,
+    run_rules,
+)
+from nudgeflow.explain import Explanation
+from nudgeflow.facts import EventIn, Preferences, RecordIn, UserIn, parse
+from nudgeflow.flags import Flag, FlagGate
+from nudgeflow.localtime import Span
+from nudgeflow.playbooks import default_playbooks
+from nudgeflow.policy import History
+from nudgeflow.rules import Facts, Playbook, Rule
+from nudgeflow.store import admin, database, nudges, sweeps
+from nudgeflow.store import facts as fact_store
+from nudgeflow.sweep import Sweeper, SweepReport
+
+
+class Engine:
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        playbooks: Sequence[Playbook] | None = None,
+        migrate: bool = True,
+    ) -> None:
+        self.settings = settings or load_settings(
+            **({"database_url": database_url} if database_url else {})
+        )
+        self.clock = clock or SystemClock()
+        self.db = database.connect(database_url or self.settings.database_url)
+        self.rules = self._build_rules(playbooks if playbooks is not None else default_playbooks())
+        if migrate:
+            database.upgrade(self.db)
+
+    def _build_rules(self, playbooks: Sequence[Playbook]) -> list[Rule]:
+        overrides = self.settings.rules
+        rules = [
+            rule
+            for playbook in playbooks
+            for rule in playbook.rules(
+                self.settings.schedule, {k: v.as_overrides() for k, v in overrides.items()}
+            )
+            if rule.name not in overrides or overrides[rule.name].enabled
+        ]
+        names = [r.name for r in rules]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"two rules share a name: {sorted({n for n in names if names.count(n) > 1})}"
+            )
+        unknown = set(overrides) - {r.name for p in playbooks for r in p.rules()}
+        if unknown:
+            raise InvalidInput(
+                "rules", f"overrides name unknown rules: {', '.join(sorted(unknown))}"
+            )
+        return rules
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def _now(self, at: datetime | None = None) -> datetime:
+        return ensure_utc(at) if at is not None else self.clock.now()
+
+    # ---- facts in -------------------------------------------------------------------------
+
+    def upsert_user(self, user: UserIn | dict[str, Any]) -> None:
+        self.upsert_users([user])
+
+    def upsert_users(self, batch: Iterable[UserIn | dict[str, Any]]) -> None:
+        parsed = [parse(UserIn, u) for u in batch]
+        for user in parsed:
+            self._check_plan(user.plan)
+        with database.writer(self.db).begin() as conn:
+            fact_store.upsert_users(conn, parsed, self._now())
+
+    def _check_plan(self, plan: str) -> None:
+        if plan not in self.settings.plans:
+            raise UnknownPlan(plan, sorted(self.settings.plans))
+
+    def delete_user(self, user_id: str) -> None:
+        with database.writer(self.db).begin() as conn:
+            if not fact_store.delete_user(conn, user_id):
+                raise NotFound("user", user_id)
+
+    def set_preferences(
+        self, user_id: str, preferences: Preferences | dict[str, Any]
+    ) -> Preferences:
+        prefs = parse(Preferences, preferences)
+        with database.writer(self.db).begin() as conn:
+            self._require_users(conn, [user_id])
+            fact_store.put_preferences(
+                conn, [(user_id, prefs.model_dump(mode="json"))], self._now()
+            )
+        return prefs
+
+    def preferences(self, user_id: str) -> Preferences:
+        with self.db.connect() as conn:
+            self._require_users(conn, [user_id])
+            return parse_preferences(sweeps.load_preferences(conn, [user_id]).get(user_id))
+
+    def track(self, events: EventIn | dict[str, Any] | Iterable[EventIn | dict[str, Any]]) -> int:
+        """Store events; returns how many were new (an event sent twice is stored once)."""
+        batch = [
+            parse(EventIn, e) for e in ([events] if isinstance(events, EventIn | dict) else events)
+        ]
+        with database.writer(self.db).begin() as conn:
+            self._require_users(conn, [e.user_id for e in batch])
+            return fact_store.insert_events(conn, batch, self._now())
+
+    def put_record(self, record: RecordIn | dict[str, Any]) -> None:
+        self.put_records([record])
+
+    def put_records(self, batch: Iterable[RecordIn | dict[str, Any]]) -> None:
+        parsed = [parse(RecordIn, r) for r in batch]
+        with database.writer(self.db).begin() as conn:
+            self._require_users(conn, [r.user_id for r in parsed])
+            fact_store.put_records(conn, parsed, self._now())
+
+    def delete_record(self, user_id: str, kind: str, key: str) -> None:
+        with database.writer(self.db).begin() as conn:
+            if not fact_store.delete_record(conn, user_id, kind, key, self._now()):
+                raise NotFound("record", f"{user_id}/{kind}/{key}")
+
+    @staticmethod
+    def _require_users(conn: sa.Connection, user_ids: Iterable[str]) -> None:
+        missing = fact_store.missing_users(conn, user_ids)
+        if missing:
+            raise InvalidInput("user_id", f"no user {sorted(missing)[0]!r}; upsert the user first")
+
+    # ---- operators ------------------------------------------------------------------------
+
+    def set_org(self, org: str, *, agent_enabled: bool, actor: str = "cli") -> None:
+        """The organisation kill switch: agent_enabled=False silences every user of `org`."""
+        with database.writer(self.db).begin() as conn:
+            admin.set_org(conn, org, agent_enabled, actor=actor, now=self._now())
+
+    def pause_rule(self, name: str, *, actor: str = "cli") -> None:
+        self._set_paused(name, True, actor)
+
+    def resume_rule(self, name: str, *, actor: str = "cli") -> None:
+        self._set_paused(name, False, actor)
+
+    def _set_paused(self, name: str, paused: bool, actor: str) -> None:
+        if name not in {r.name for r in self.rules}:
+            raise NotFound("rule", name)
+        with database.writer(self.db).begin() as conn:
+            admin.set_rule_paused(conn, name, paused, actor=actor, now=self._now())
+
+    def set_flag(self, flag: Flag, *, actor: str = "cli") -> None:
+        if not 0 <= flag.percentage <= 100:
+            raise InvalidInput("percentage", f"must be 0–100, not {flag.percentage}")
+        for plan in flag.plans:
+            self._check_plan(plan)
+        with database.writer(self.db).begin() as conn:
+            admin.set_flag(conn, flag, actor=actor, now=self._now())
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            return admin.audit_entries(conn, limit)
+
+    # ---- the work -------------------------------------------------------------------------
+
+    def sweep(
+        self, at: datetime | None = None, *, dry_run: bool = False, keep_decisions: bool = False
+    ) -> SweepReport:
+        """Look at every due user once; `at` runs at a virtual time."""
+        sweeper = Sweeper(self.db, self.rules, self.settings, keep_decisions=keep_decisions)
+        return sweeper.run(self._now(at), dry_run=dry_run)
+
+    def deliver_due(self, at: datetime | None = None, *, batch: int = 1000) -> dict[str, int]:
+        """Expire what is past its expiry, then show due in-app nudges in the inbox."""
+        now = self._now(at)
+        counts = {"expired": 0, "delivered_in_app": 0}
+        for key, step in (
+            ("expired", nudges.expire_due),
+            ("delivered_in_app", nudges.deliver_in_app),
+        ):
+            while True:
+                with database.writer(self.db).begin() as conn:
+                    done = step(conn, now, batch)
+                counts[key] += done
+                if done < batch:
+                    break
+        return counts
+
+    def explain(self, user_id: str, at: datetime | None = None) -> Explanation:
+        """Every rule's candidates and every decision with its trace, as a sweep now would
+        make them. Changes nothing."""
+        now = self._now(at)
+        ticks = Ticks(now)
+        with self.db.connect() as conn:
+            row = sweeps.load_user(conn, user_id)
+            if row is None:
+                raise NotFound("user", user_id)
+            user = build_user(row)
+            facts = sweeps.load_facts(conn, [row], now)
+            paused = admin.paused_rules(conn)
+            flags = FlagGate(admin.load_flags(conn))
+            runs = run_rules(
+                self.rules,
+                Facts(user, facts.records.get(user_id, {}), facts.events.get(user_id, {})),
+                row.checked_at,
+                ticks,
+                every=True,
+            )
+            keys = {c.dedupe_key for run in runs for c in run.candidates}
+            history = sweeps.load_history(conn, [user_id], keys, now).get(user_id, [])
+            recent = nudges.list_nudges(conn, user_id=user_id, limit=10)
+        ctx = context(
+            user,
+            parse_preferences(facts.preferences.get(user_id)),
+            settings=self.settings,
+            org_enabled=facts.org_enabled.get(user.org, True) if user.org else True,
+            flags=flags,
+            paused=paused,
+            history=History.of(history),
+        )
+        # Explain shows every rule; only due ones would be decided by a sweep.
+        shown = [run if run.due else replace(run, due=True) for run in runs]
+        decisions, next_check = decide_user(ctx, shown, ticks)
+        return Explanation(now, ctx, runs, decisions, next_check, recent)
+
+    # ---- nudges -----------------------------------------------------------------------------
+
+    def nudges(
+        self, *, user_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            return nudges.list_nudges(conn, user_id=user_id, status=status, limit=limit)
+
+    def nudge(self, nudge_id: str) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            found = nudges.get_nudge(conn, nudge_id)
+        if found is None:
+            raise NotFound("nudge", nudge_id)
+        return found
+
+    def accept(self, nudge_id: str, *, user_id: str | None = None) -> dict[str, Any]:
+        return self._act(nudge_id, "accept", user_id)
+
+    def dismiss(self, nudge_id: str, *, user_id: str | None = None) -> dict[str, Any]:
+        return self._act(nudge_id, "dismiss", user_id)
+
+    def snooze(self, nudge_id: str, duration: str, *, user_id: str | None = None) -> dict[str, Any]:
+        """Snooze for 1h, 4h, 24h or 1w; it comes back then, after quiet hours if they cover it."""
+        return self._act(nudge_id, "snooze", user_id, lifecycle.snooze_duration(duration))
+
+    def _act(
+        self,
+        nudge_id: str,
+        action: lifecycle.Action,
+        user_id: str | None,
+        snooze: timedelta | None = None,
+    ) -> dict[str, Any]:
+        now = self._now()
+        with database.writer(self.db).begin() as conn:
+            nudge = nudges.get_nudge(conn, nudge_id)
+            if nudge is None or (user_id is not None and nudge["user_id"] != user_id):
+                # Another user's nudge looks like no nudge at all: nothing leaks.
+                raise (
+                    NotFound("nudge", nudge_id)
+                    if nudge is None
+                    else Forbidden(f"nudge {nudge_id} is not {user_id}'s")
+                )
+            if not lifecycle.check(nudge_id, nudge["status"], action):
+                return nudge
+            if snooze is None:
+                nudges.set_status(conn, nudge_id, lifecycle.RESULT[action], now, acted_at=now)
+                nudges.cancel_deliveries(conn, [nudge_id], now)
+            else:
+                back = self._snooze_return(conn, nudge["user_id"], now + snooze)
+                nudges.set_status(conn, nudge_id, "snoozed", now, acted_at=now, deliver_at=back)
+                nudges.reschedule_delivery(conn, nudge_id, back, now)
+            updated = nudges.get_nudge(conn, nudge_id)
+        assert updated is not None
+        return updated
+
+    def _snooze_return(self, conn: sa.Connection, user_id: str, at: datetime) -> datetime:
+        row = sweeps.load_user(conn, user_id)
+        assert row is not None
+        prefs = parse_preferences(sweeps.load_preferences(conn, [user_id]).get(user_id))
+        quiet = prefs.quiet_hours or self.settings.quiet_hours
+        if quiet is None:
+            return at
+        return Span(quiet.start, quiet.end).end_after(at, build_user(row).timezone) or at

@@ -1,0 +1,1 @@
+"""The store: tables, connections and the set queries the engine runs on them."""

@@ -1,0 +1,79 @@
+"""Connections: SQLite in WAL mode (the embedded default) or PostgreSQL through psycopg 3.
+
+SQLite has one writer: write transactions open with BEGIN IMMEDIATE so two writers queue on
+the busy timeout instead of failing half-way; reads stay plain deferred transactions.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+WRITE = "nudgeflow_write"
+
+
+def connect(url: str) -> Engine:
+    """An engine for `url`, tuned for its database. Plain `sqlite:///path` and
+    `postgresql://…` URLs get the drivers nudgeflow ships with."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite(url)
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite(url: str) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we say BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        immediate = connection.get_execution_options().get(WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, marked so its transactions take SQLite's write lock up front."""
+    return engine.execution_options(**{WRITE: True})
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("nudgeflow") / "migrations"))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to `revision`."""
+    command.upgrade(_alembic_config(engine), revision)
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether every migration has been applied."""
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current == set(script.get_heads())

@@ -1,0 +1,110 @@
+"""Reading nudges and moving them along their lifecycle; the in-app outbox and expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from nudgeflow.store.schema import deliveries, nudges
+
+OPEN = ("scheduled", "delivered", "snoozed")
+
+
+def list_nudges(
+    conn: sa.Connection,
+    *,
+    user_id: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    query = sa.select(nudges)
+    if user_id is not None:
+        query = query.where(nudges.c.user_id == user_id)
+    if status is not None:
+        query = query.where(nudges.c.status == status)
+    query = query.order_by(nudges.c.created_at.desc(), nudges.c.id.desc()).limit(limit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def get_nudge(conn: sa.Connection, nudge_id: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(nudges).where(nudges.c.id == nudge_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def set_status(
+    conn: sa.Connection, nudge_id: str, status: str, now: datetime, **values: Any
+) -> None:
+    conn.execute(
+        sa.update(nudges)
+        .where(nudges.c.id == nudge_id)
+        .values(status=status, updated_at=now, **values)
+    )
+
+
+def reschedule_delivery(conn: sa.Connection, nudge_id: str, at: datetime, now: datetime) -> None:
+    """Send the nudge again on its channel at `at` (a snooze coming back)."""
+    conn.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.nudge_id == nudge_id)
+        .values(status="pending", next_attempt_at=at, updated_at=now)
+    )
+
+
+def cancel_deliveries(conn: sa.Connection, nudge_ids: Sequence[str], now: datetime) -> None:
+    if nudge_ids:
+        conn.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.nudge_id.in_(list(nudge_ids)) & (deliveries.c.status == "pending"))
+            .values(status="cancelled", next_attempt_at=None, updated_at=now)
+        )
+
+
+def deliver_in_app(conn: sa.Connection, now: datetime, limit: int) -> int:
+    """The in-app channel: a due delivery is the nudge showing up in the inbox."""
+    due = conn.execute(
+        sa.select(deliveries.c.id, deliveries.c.nudge_id)
+        .where((deliveries.c.next_attempt_at <= now) & (deliveries.c.channel == "in_app"))
+        .where(deliveries.c.status == "pending")
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not due:
+        return 0
+    conn.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.id.in_([d.id for d in due]))
+        .values(
+            status="sent", next_attempt_at=None, attempts=deliveries.c.attempts + 1, updated_at=now
+        )
+    )
+    conn.execute(
+        sa.update(nudges)
+        .where(
+            nudges.c.id.in_([d.nudge_id for d in due])
+            & nudges.c.status.in_(["scheduled", "snoozed"])
+        )
+        .values(status="delivered", updated_at=now)
+    )
+    return len(due)
+
+
+def expire_due(conn: sa.Connection, now: datetime, limit: int) -> int:
+    """Open nudges whose expiry has passed become expired; their pending sends are cancelled."""
+    ids = list(
+        conn.execute(
+            sa.select(nudges.c.id)
+            .where((nudges.c.expires_at <= now) & nudges.c.status.in_(OPEN))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if ids:
+        conn.execute(
+            sa.update(nudges).where(nudges.c.id.in_(ids)).values(status="expired", updated_at=now)
+        )
+        cancel_deliveries(conn, ids, now)
+    return len(ids)

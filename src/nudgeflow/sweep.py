@@ -1,0 +1,180 @@
+"""A sweep: claim due users in batches, load their facts in a few set queries, run the rules,
+decide, write nudges and outbox rows in bulk, and set each user's next check.
+
+Cost follows the users that are due, never the population: every step is per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from nudgeflow.config import Settings
+from nudgeflow.evaluation import (
+    RuleRun,
+    Ticks,
+    build_user,
+    context,
+    decide_user,
+    parse_preferences,
+    run_rules,
+)
+from nudgeflow.flags import FlagGate
+from nudgeflow.policy import Decision, History
+from nudgeflow.rules import Facts, Rule
+from nudgeflow.store import admin, sweeps
+from nudgeflow.store.database import writer
+from nudgeflow.store.sweeps import UserRow
+
+log = structlog.get_logger("nudgeflow.sweep")
+
+
+@dataclass
+class SweepReport:
+    at: datetime
+    dry_run: bool
+    users: int = 0
+    candidates: int = 0
+    scheduled: int = 0
+    deferred: int = 0
+    suppressed: Counter[str] = field(default_factory=Counter)
+    rule_errors: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    decisions: list[tuple[str, Decision]] = field(default_factory=list)
+
+    def count(self, decided: Sequence[tuple[str, Decision]], runs: int, errors: int) -> None:
+        self.users += runs
+        self.rule_errors += errors
+        self.candidates += len(decided)
+        for _, decision in decided:
+            if decision.outcome == "suppressed":
+                self.suppressed[decision.suppressed_by or "?"] += 1
+            elif decision.outcome == "deferred":
+                self.deferred += 1
+            else:
+                self.scheduled += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "dry_run": self.dry_run,
+            "users_evaluated": self.users,
+            "candidates": self.candidates,
+            "scheduled": self.scheduled,
+            "deferred": self.deferred,
+            "suppressed": dict(sorted(self.suppressed.items())),
+            "rule_errors": self.rule_errors,
+            "batches": self.batches,
+            "seconds": round(self.seconds, 3),
+            "users_per_second": round(self.users / self.seconds) if self.seconds else None,
+        }
+
+
+class Sweeper:
+    def __init__(
+        self,
+        db: sa.Engine,
+        rules: Sequence[Rule],
+        settings: Settings,
+        *,
+        keep_decisions: bool = False,
+    ) -> None:
+        self.db = db
+        self.rules = list(rules)
+        self.settings = settings
+        self.keep_decisions = keep_decisions
+
+    def run(
+        self, now: datetime, *, dry_run: bool = False, max_batches: int | None = None
+    ) -> SweepReport:
+        report = SweepReport(now, dry_run)
+        started = time.perf_counter()
+        with self.db.connect() as conn:
+            paused = admin.paused_rules(conn)
+            flags = FlagGate(admin.load_flags(conn))
+        ticks = Ticks(now)
+        after: tuple[datetime, str] | None = None
+        while max_batches is None or report.batches < max_batches:
+            batch = self._peek(now, after) if dry_run else self._claim(now)
+            if not batch:
+                break
+            after = (batch[-1].next_check_at, batch[-1].id)
+            self._process(batch, ticks, paused, flags, report, write=not dry_run)
+            report.batches += 1
+        report.seconds = time.perf_counter() - started
+        log.info("sweep", **{k: v for k, v in report.as_dict().items() if k != "suppressed"})
+        return report
+
+    def _claim(self, now: datetime) -> list[UserRow]:
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        with writer(self.db).begin() as conn:
+            return sweeps.claim_due(conn, now, self.settings.sweep_batch_size, lease)
+
+    def _peek(self, now: datetime, after: tuple[datetime, str] | None) -> list[UserRow]:
+        with self.db.connect() as conn:
+            return sweeps.peek_due(conn, now, self.settings.sweep_batch_size, after)
+
+    def _process(
+        self,
+        batch: list[UserRow],
+        ticks: Ticks,
+        paused: frozenset[str],
+        flags: FlagGate,
+        report: SweepReport,
+        *,
+        write: bool,
+    ) -> None:
+        now = ticks.now
+        with self.db.connect() as conn:
+            facts = sweeps.load_facts(conn, batch, now)
+            users = [build_user(row) for row in batch]
+            runs = [
+                run_rules(
+                    self.rules,
+                    Facts(user, facts.records.get(user.id, {}), facts.events.get(user.id, {})),
+                    row.checked_at,
+                    ticks,
+                )
+                for user, row in zip(users, batch, strict=True)
+            ]
+            keys = {c.dedupe_key for user_runs in runs for run in user_runs for c in run.candidates}
+            history = sweeps.load_history(conn, [u.id for u in users], keys, now)
+        decided: list[tuple[str, Decision]] = []
+        finished: list[tuple[UserRow, datetime]] = []
+        errors: list[tuple[str, str, str]] = []
+        for user, row, user_runs in zip(users, batch, runs, strict=True):
+            ctx = context(
+                user,
+                parse_preferences(facts.preferences.get(user.id)),
+                settings=self.settings,
+                org_enabled=facts.org_enabled.get(user.org, True) if user.org else True,
+                flags=flags,
+                paused=paused,
+                history=History.of(history.get(user.id, ())),
+            )
+            decisions, next_check = decide_user(ctx, user_runs, ticks)
+            decided.extend((user.id, d) for d in decisions)
+            finished.append((row, next_check))
+            errors.extend(_errors(user.id, user_runs))
+        if write:
+            with writer(self.db).begin() as conn:
+                sweeps.write_decisions(conn, decided, now)
+                sweeps.record_rule_errors(conn, errors, now)
+                sweeps.finish_users(conn, finished, now)
+        for user_id, rule, error in errors:
+            log.warning("rule_error", user_id=user_id, rule=rule, error=error)
+        report.count(decided, len(batch), len(errors))
+        if self.keep_decisions:
+            report.decisions.extend(decided)
+
+
+def _errors(user_id: str, runs: Sequence[RuleRun]) -> list[tuple[str, str, str]]:
+    return [(user_id, run.rule.name, run.error) for run in runs if run.error]
