@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
 )
 
@@ -66,6 +67,10 @@ class QuietHours(_Strict):
     @classmethod
     def _wall(cls, value: Any) -> Any:
         return parse_wall_time(value) if isinstance(value, str) else value
+
+    @field_serializer("start", "end")
+    def _as_text(self, value: time) -> str:
+        return f"{value:%H:%M}"
 
 
 class Preferences(_Strict):

@@ -44,10 +44,10 @@ def next_local_midnight(at: datetime, tz: ZoneInfo) -> datetime:
 
 
 def parse_wall_time(text: str) -> time:
-    """`HH:MM` (24-hour) as a time; ValueError naming the text otherwise."""
+    """`HH:MM` (24-hour, seconds allowed) as a time; ValueError naming the text otherwise."""
     try:
-        hours, minutes = text.split(":")
-        return time(int(hours), int(minutes))
+        hours, minutes, *seconds = text.split(":")
+        return time(int(hours), int(minutes), *(int(s) for s in seconds))
     except ValueError:
         raise ValueError(f"{text!r} is not a time of day as HH:MM") from None
 

@@ -56,7 +56,7 @@ def _ago(now: datetime, then: datetime) -> int:
 
 
 @career.rule(
-    cadence="hourly",
+    cadence="daily",
     cooldown="12h",
     priority=90,
     category="interview",

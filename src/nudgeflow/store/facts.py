@@ -132,3 +132,11 @@ def missing_users(conn: sa.Connection, user_ids: Iterable[str]) -> set[str]:
 
 def known_plans_in_use(conn: sa.Connection) -> set[str]:
     return set(conn.execute(sa.select(users.c.plan).distinct()).scalars())
+
+
+def delete_users_by_prefix(conn: sa.Connection, prefix: str) -> int:
+    """Delete every user whose id starts with `prefix` (the demo's), and all they own."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return int(
+        conn.execute(sa.delete(users).where(users.c.id.like(escaped + "%", escape="\\"))).rowcount
+    )

@@ -130,17 +130,12 @@ def load_facts(conn: sa.Connection, batch: Sequence[UserRow], now: datetime) -> 
     for user_id, name, last_at, count, week in event_rows:
         stats[user_id][name] = EventStats(name, _instant(last_at), count, int(week or 0))
     orgs = {u.org for u in batch if u.org}
-    org_enabled = (
-        dict(
-            conn.execute(
-                sa.select(organisations.c.id, organisations.c.agent_enabled).where(
-                    organisations.c.id.in_(orgs)
-                )
-            ).tuples()
+    org_enabled = {}
+    if orgs:
+        query = sa.select(organisations.c.id, organisations.c.agent_enabled).where(
+            organisations.c.id.in_(orgs)
         )
-        if orgs
-        else {}
-    )
+        org_enabled = dict(conn.execute(query).tuples().all())
     return BatchFacts(prefs, by_user, stats, org_enabled)
 
 
