@@ -7,11 +7,13 @@ the gap; ambiguous ones (fall back) to their first occurrence.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+_WALL = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 WINDOWS: dict[str, tuple[time, time]] = {
     "morning": (time(6), time(11)),
     "afternoon": (time(12), time(17)),
@@ -45,9 +47,11 @@ def next_local_midnight(at: datetime, tz: ZoneInfo) -> datetime:
 
 def parse_wall_time(text: str) -> time:
     """`HH:MM` (24-hour, seconds allowed) as a time; ValueError naming the text otherwise."""
+    match = _WALL.fullmatch(text.strip())
     try:
-        hours, minutes, *seconds = text.split(":")
-        return time(int(hours), int(minutes), *(int(s) for s in seconds))
+        if match is None:
+            raise ValueError
+        return time(int(match[1]), int(match[2]), int(match[3] or 0))
     except ValueError:
         raise ValueError(f"{text!r} is not a time of day as HH:MM") from None
 
