@@ -14,11 +14,18 @@ def insert(conn: sa.Connection, table: sa.Table) -> Any:
     return module.insert(table)
 
 
-def upsert(conn: sa.Connection, table: sa.Table, keys: list[str], columns: list[str]) -> Any:
-    """INSERT … ON CONFLICT (keys) DO UPDATE SET columns = the new values."""
+def upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: list[str],
+    columns: list[str],
+    also: dict[str, Any] | None = None,
+) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET columns = the new values, plus `also`."""
     stmt = insert(conn, table)
     return stmt.on_conflict_do_update(
-        index_elements=keys, set_={name: stmt.excluded[name] for name in columns}
+        index_elements=keys,
+        set_={**{name: stmt.excluded[name] for name in columns}, **(also or {})},
     )
 
 

@@ -36,7 +36,8 @@ def upsert_users(conn: sa.Connection, batch: Sequence[UserIn], now: datetime) ->
         }
         for u in batch
     ]
-    conn.execute(dialect.upsert(conn, users, ["id"], [*_USER_COLUMNS, "next_check_at"]), rows)
+    also = {"facts_version": users.c.facts_version + 1}
+    conn.execute(dialect.upsert(conn, users, ["id"], [*_USER_COLUMNS, "next_check_at"], also), rows)
     prefs = [u for u in batch if u.preferences is not None]
     if prefs:
         put_preferences(
@@ -114,8 +115,14 @@ def mark_due(conn: sa.Connection, user_ids: Iterable[str], now: datetime) -> Non
         chunk = ids[start : start + 5000]
         conn.execute(
             sa.update(users)
-            .where(users.c.id.in_(chunk) & (users.c.next_check_at > now))
-            .values(next_check_at=now)
+            .where(users.c.id.in_(chunk))
+            .values(
+                next_check_at=sa.case(
+                    (users.c.next_check_at > now, sa.literal(now, users.c.next_check_at.type)),
+                    else_=users.c.next_check_at,
+                ),
+                facts_version=users.c.facts_version + 1,
+            )
         )
 
 

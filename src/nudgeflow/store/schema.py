@@ -78,6 +78,8 @@ users = sa.Table(
     sa.Column("next_check_at", UTCDateTime, nullable=False, index=True),
     sa.Column("checked_at", UTCDateTime, nullable=False),
     sa.Column("lease_until", UTCDateTime, nullable=True),
+    # Bumped by every fact written; a sweep that saw an older version leaves the user due.
+    sa.Column("facts_version", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 preferences = sa.Table(

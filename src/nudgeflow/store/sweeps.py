@@ -43,6 +43,7 @@ class UserRow:
     addresses: dict[str, str]
     next_check_at: datetime
     checked_at: datetime
+    facts_version: int
 
 
 @dataclass(slots=True)
@@ -183,7 +184,7 @@ def finish_users(
         .values(
             next_check_at=sa.case(
                 (
-                    users.c.next_check_at == sa.bindparam("seen", type_=users.c.next_check_at.type),
+                    users.c.facts_version == sa.bindparam("seen", type_=sa.BigInteger()),
                     sa.bindparam("next", type_=users.c.next_check_at.type),
                 ),
                 else_=users.c.next_check_at,
@@ -192,7 +193,7 @@ def finish_users(
             lease_until=None,
         )
     )
-    conn.execute(stmt, [{"uid": u.id, "seen": u.next_check_at, "next": at} for u, at in done])
+    conn.execute(stmt, [{"uid": u.id, "seen": u.facts_version, "next": at} for u, at in done])
 
 
 def write_decisions(

@@ -125,6 +125,7 @@ def upgrade() -> None:
         ),
         sa.Column("checked_at", nudgeflow.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("lease_until", nudgeflow.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("facts_version", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
