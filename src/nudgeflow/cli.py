@@ -54,6 +54,9 @@ def friendly(command: F) -> F:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+actor_option = click.option(
+    "--actor", default="cli", show_default=True, help="Who, for the audit log."
+)
 at_option = click.option(
     "--at", callback=_instant, help="Run at this ISO 8601 instant instead of now."
 )
@@ -304,7 +307,7 @@ def list_rules(as_json: bool) -> None:
 
 @rules.command()
 @click.argument("name")
-@click.option("--actor", default="cli", show_default=True, help="Who, for the audit log.")
+@actor_option
 @friendly
 def pause(name: str, actor: str) -> None:
     """Stop rule NAME from making nudges, for everyone, until resumed."""
@@ -314,7 +317,7 @@ def pause(name: str, actor: str) -> None:
 
 @rules.command()
 @click.argument("name")
-@click.option("--actor", default="cli", show_default=True, help="Who, for the audit log.")
+@actor_option
 @friendly
 def resume(name: str, actor: str) -> None:
     """Let rule NAME make nudges again."""
@@ -325,7 +328,7 @@ def resume(name: str, actor: str) -> None:
 @main.command()
 @click.argument("org")
 @click.argument("state", type=click.Choice(["on", "off"]))
-@click.option("--actor", default="cli", show_default=True, help="Who, for the audit log.")
+@actor_option
 @friendly
 def org(org: str, state: str, actor: str) -> None:
     """The organisation kill switch: `nudgeflow org uni-north off` silences all its users."""
