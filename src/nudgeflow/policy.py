@@ -12,10 +12,11 @@ delivery, and when more candidates compete than the plan allows, the highest sco
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 from nudgeflow.facts import Preferences
 from nudgeflow.localtime import Span, local_day, window_span
@@ -27,9 +28,17 @@ Outcome = Literal["scheduled", "deferred", "suppressed"]
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One line of a decision's trace. The detail is formatted only when read: a sweep makes
+    millions of steps and reads one per candidate, the deciding one."""
+
     name: str
     verdict: Verdict
-    detail: str
+    text: str
+    args: tuple[Any, ...] = ()
+
+    @property
+    def detail(self) -> str:
+        return self.text.format(*self.args) if self.args else self.text
 
     def __str__(self) -> str:
         return f"{self.name}: {self.verdict} — {self.detail}"
@@ -143,35 +152,139 @@ def decide(
         ((score(rule, cand, ctx.history, now), rule, cand) for rule, cand in proposals),
         key=lambda item: -item[0],
     )
-    common = _user_steps(ctx)
-    cap_used = dict(ctx.history.cap_used)
-    fired_now: set[str] = set()
-    decisions: list[Decision] = []
-    rechecks: list[datetime] = []
-    for value, rule, candidate in scored:
-        decision = _decide_one(
-            ctx,
-            common,
-            rule=rule,
-            candidate=candidate,
-            value=value,
-            now=now,
-            cap_used=cap_used,
-            fired_now=fired_now,
-            rechecks=rechecks,
+    decider = _Decider(ctx, now)
+    return Verdicts(
+        [decider.one(rule, cand, value) for value, rule, cand in scored], decider.rechecks
+    )
+
+
+class _Decider:
+    """One user's decisions. What is the same for every candidate (the user's gates, the
+    delivery time, the channel per rule) is worked out once."""
+
+    def __init__(self, ctx: UserContext, now: datetime) -> None:
+        self.ctx = ctx
+        self.now = now
+        self.gates = _user_steps(ctx)
+        self.cap_used = dict(ctx.history.cap_used)
+        self.fired: set[str] = set()
+        self.rechecks: list[datetime] = []
+        self._timing: dict[bool, tuple[datetime, Step, date]] = {}
+        self._channels: dict[tuple[str, ...], tuple[str | None, Step]] = {}
+
+    def one(self, rule: Rule, candidate: Candidate, value: float) -> Decision:
+        existing = self.ctx.history.existing.get((rule.name, candidate.dedupe_key))
+        trace, outcome, at, channel, day = self._walk(rule, candidate, existing)
+        if outcome != "suppressed":
+            self.fired.add(rule.name)
+            if day is not None:
+                self.cap_used[day] = self.cap_used.get(day, 0) + 1
+        return Decision(
+            rule,
+            candidate,
+            value,
+            outcome,
+            at,
+            channel,
+            tuple(trace),
+            day,
+            existing.id if existing else None,
         )
-        decisions.append(decision)
-        if decision.outcome != "suppressed":
-            fired_now.add(rule.name)
-            if decision.cap_day is not None:
-                cap_used[decision.cap_day] = cap_used.get(decision.cap_day, 0) + 1
-    return Verdicts(decisions, rechecks)
+
+    def _walk(
+        self, rule: Rule, candidate: Candidate, existing: PastNudge | None
+    ) -> tuple[list[Step], Outcome, datetime | None, str | None, date | None]:
+        gates, blocked = self.gates[rule.proactive]
+        trace = list(gates)
+        if blocked:
+            return trace, "suppressed", None, None, None
+        for step in (
+            _rule_step(rule.name, rule.name in self.ctx.paused_rules),
+            _playbook_step(rule.playbook, rule.playbook in self.ctx.preferences.playbooks_off),
+            _dedupe(existing, candidate),
+            self._cooldown(rule),
+        ):
+            trace.append(step)
+            if step.verdict == "suppress":
+                return trace, "suppressed", None, None, None
+        deliver_at, timing, local = self.timing(rule.proactive)
+        day = local if rule.counts_toward_cap else None
+        trace.append(self._cap(day))
+        if trace[-1].verdict == "suppress":
+            return trace, "suppressed", None, None, None
+        channel, channel_step = self.channel(rule.channels)
+        trace.append(channel_step)
+        if channel is None:
+            return trace, "suppressed", None, None, None
+        trace.append(timing)
+        if candidate.expires_at is not None and deliver_at >= candidate.expires_at:
+            trace.append(
+                Step(
+                    "expiry",
+                    "suppress",
+                    "it would expire at {:%Y-%m-%d %H:%M} UTC before delivery",
+                    (candidate.expires_at,),
+                )
+            )
+            return trace, "suppressed", None, None, None
+        return (
+            trace,
+            "deferred" if timing.verdict == "defer" else "scheduled",
+            deliver_at,
+            channel,
+            day,
+        )
+
+    def _cooldown(self, rule: Rule) -> Step:
+        if rule.name in self.fired:
+            return Step("cooldown", "suppress", "rule {} already fired in this sweep", (rule.name,))
+        last = self.ctx.history.last_fired.get(rule.name)
+        if last is not None and self.now < last + rule.cooldown:
+            until = last + rule.cooldown
+            self.rechecks.append(until)
+            return Step(
+                "cooldown", "suppress", "last fired {:%Y-%m-%d %H:%M} UTC; {} cooldown until {:%Y-%m-%d %H:%M} UTC",
+                (last, _span(rule.cooldown), until),
+            )  # fmt: skip
+        return _cooldown_clear(rule.cooldown)
+
+    def _cap(self, day: date | None) -> Step:
+        if day is None:
+            return _NOT_CAPPED
+        used, limit, plan = self.cap_used.get(day, 0), self.ctx.daily_limit, self.ctx.user.plan
+        if used >= limit:
+            return Step(
+                "daily cap",
+                "suppress",
+                "daily cap {}/{} for plan {} on {}",
+                (used, limit, plan, day),
+            )
+        return Step(
+            "daily cap", "pass", "daily cap {}/{} for plan {} on {}", (used + 1, limit, plan, day)
+        )
+
+    def timing(self, proactive: bool) -> tuple[datetime, Step, date]:
+        cached = self._timing.get(proactive)
+        if cached is None:
+            at, step = _timing(self.ctx, proactive, self.now)
+            cached = self._timing[proactive] = (at, step, local_day(at, self.ctx.user.timezone))
+        return cached
+
+    def channel(self, wanted: tuple[str, ...]) -> tuple[str | None, Step]:
+        cached = self._channels.get(wanted)
+        if cached is None:
+            cached = self._channels[wanted] = _channel(self.ctx, wanted)
+        return cached
 
 
-def _user_steps(ctx: UserContext) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
-    """The steps that are the same for every candidate of the user: (any rule, proactive rule)."""
+_NOT_CAPPED = Step("daily cap", "pass", "rule does not count toward the daily cap")
+
+
+def _user_steps(ctx: UserContext) -> dict[bool, tuple[tuple[Step, ...], bool]]:
+    """The steps that are the same for every candidate of the user, for rules that are
+    proactive (True) or not, and whether they already suppress."""
     org = ctx.user.org
-    steps = [
+    steps = (
         Step("kill switch", "pass", f"organisation {org} enabled" if org else "no organisation")
         if ctx.org_enabled
         else Step("kill switch", "suppress", f"organisation {org} has the agent switched off"),
@@ -179,86 +292,32 @@ def _user_steps(ctx: UserContext) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
         Step("preferences", "pass", "agent on")
         if ctx.preferences.agent
         else Step("preferences", "suppress", "the user switched the agent off"),
-    ]
-    proactive = [
+    )
+    proactive = (
+        *steps,
         Step("flag", "pass" if ctx.proactive_flag[0] else "suppress", ctx.proactive_flag[1]),
         Step("preferences", "pass", "proactive nudges on")
         if ctx.preferences.proactive
         else Step("preferences", "suppress", "the user switched proactive nudges off"),
-    ]
-    return tuple(steps), tuple(steps) + tuple(proactive)
+    )
+    return {
+        False: (steps, any(s.verdict == "suppress" for s in steps)),
+        True: (proactive, any(s.verdict == "suppress" for s in proactive)),
+    }
 
 
-def _decide_one(
-    ctx: UserContext,
-    common: tuple[tuple[Step, ...], tuple[Step, ...]],
-    *,
-    rule: Rule,
-    candidate: Candidate,
-    value: float,
-    now: datetime,
-    cap_used: Mapping[date, int],
-    fired_now: set[str],
-    rechecks: list[datetime],
-) -> Decision:
-    trace: list[Step] = list(common[1] if rule.proactive else common[0])
-    existing = ctx.history.existing.get((rule.name, candidate.dedupe_key))
-    existing_id = existing.id if existing else None
-
-    def done(
-        outcome: Outcome,
-        at: datetime | None = None,
-        channel: str | None = None,
-        day: date | None = None,
-    ) -> Decision:
-        return Decision(
-            rule, candidate, value, outcome, at, channel, tuple(trace), day, existing_id
-        )
-
-    if any(step.verdict == "suppress" for step in trace):
-        return done("suppressed")
-    for step in (
-        _paused(ctx, rule),
-        _toggle(ctx, rule),
-        _dedupe(existing, candidate),
-        _cooldown(ctx, rule, now, fired_now, rechecks),
-    ):
-        trace.append(step)
-        if step.verdict == "suppress":
-            return done("suppressed")
-
-    deliver_at, timing = _timing(ctx, rule, now)
-    channel, channel_step = _channel(ctx, rule)
-    day = local_day(deliver_at, ctx.user.timezone) if rule.counts_toward_cap else None
-    trace.append(_cap(ctx, day, cap_used))
-    if trace[-1].verdict == "suppress":
-        return done("suppressed")
-    trace.append(channel_step)
-    if channel is None:
-        return done("suppressed")
-    trace.append(timing)
-    if candidate.expires_at is not None and deliver_at >= candidate.expires_at:
-        trace.append(
-            Step(
-                "expiry",
-                "suppress",
-                f"it would expire at {candidate.expires_at:%Y-%m-%d %H:%M} UTC before delivery",
-            )
-        )
-        return done("suppressed")
-    return done("deferred" if timing.verdict == "defer" else "scheduled", deliver_at, channel, day)
+@lru_cache(maxsize=4096)
+def _rule_step(name: str, paused: bool) -> Step:
+    if paused:
+        return Step("rule", "suppress", f"rule {name} is paused by an admin")
+    return Step("rule", "pass", f"rule {name} active")
 
 
-def _paused(ctx: UserContext, rule: Rule) -> Step:
-    if rule.name in ctx.paused_rules:
-        return Step("rule", "suppress", f"rule {rule.name} is paused by an admin")
-    return Step("rule", "pass", f"rule {rule.name} active")
-
-
-def _toggle(ctx: UserContext, rule: Rule) -> Step:
-    if rule.playbook in ctx.preferences.playbooks_off:
-        return Step("playbook", "suppress", f"the user switched playbook {rule.playbook} off")
-    return Step("playbook", "pass", f"playbook {rule.playbook} on")
+@lru_cache(maxsize=4096)
+def _playbook_step(playbook: str, off: bool) -> Step:
+    if off:
+        return Step("playbook", "suppress", f"the user switched playbook {playbook} off")
+    return Step("playbook", "pass", f"playbook {playbook} on")
 
 
 def _dedupe(existing: PastNudge | None, candidate: Candidate) -> Step:
@@ -266,58 +325,35 @@ def _dedupe(existing: PastNudge | None, candidate: Candidate) -> Step:
         return Step(
             "dedupe",
             "suppress",
-            f"{candidate.dedupe_key} already made nudge {existing.id} ({existing.status})",
+            "{} already made nudge {} ({})",
+            (candidate.dedupe_key, existing.id, existing.status),
         )
-    return Step("dedupe", "pass", f"{candidate.dedupe_key} is new")
+    return Step("dedupe", "pass", "{} is new", (candidate.dedupe_key,))
 
 
-def _cooldown(
-    ctx: UserContext, rule: Rule, now: datetime, fired_now: set[str], rechecks: list[datetime]
-) -> Step:
-    if rule.name in fired_now:
-        return Step("cooldown", "suppress", f"rule {rule.name} already fired in this sweep")
-    last = ctx.history.last_fired.get(rule.name)
-    if last is not None and now < last + rule.cooldown:
-        until = last + rule.cooldown
-        rechecks.append(until)
-        return Step(
-            "cooldown",
-            "suppress",
-            f"last fired {last:%Y-%m-%d %H:%M} UTC; {_span(rule.cooldown)} cooldown until {until:%Y-%m-%d %H:%M} UTC",
-        )
-    return Step("cooldown", "pass", f"{_span(rule.cooldown)} cooldown clear")
+@lru_cache(maxsize=1024)
+def _cooldown_clear(cooldown: timedelta) -> Step:
+    return Step("cooldown", "pass", f"{_span(cooldown)} cooldown clear")
 
 
-def _cap(ctx: UserContext, day: date | None, cap_used: Mapping[date, int]) -> Step:
-    if day is None:
-        return Step("daily cap", "pass", "rule does not count toward the daily cap")
-    used, limit, plan = cap_used.get(day, 0), ctx.daily_limit, ctx.user.plan
-    if used >= limit:
-        return Step("daily cap", "suppress", f"daily cap {used}/{limit} for plan {plan} on {day}")
-    return Step("daily cap", "pass", f"daily cap {used + 1}/{limit} for plan {plan} on {day}")
-
-
-def _channel(ctx: UserContext, rule: Rule) -> tuple[str | None, Step]:
+def _channel(ctx: UserContext, wanted: tuple[str, ...]) -> tuple[str | None, Step]:
     enabled = ctx.preferences.channels
     addresses = ctx.user.addresses
-    for channel in rule.channels:
+    for channel in wanted:
         if channel in enabled and (channel == "in_app" or addresses.get(channel)):
             return channel, Step("channel", "pass", channel)
-    wanted = ", ".join(rule.channels)
     return None, Step(
         "channel",
         "suppress",
-        f"none of {wanted} is enabled and reachable (enabled: {', '.join(enabled) or 'none'})",
+        f"none of {', '.join(wanted)} is enabled and reachable (enabled: {', '.join(enabled) or 'none'})",
     )
 
 
-def _timing(ctx: UserContext, rule: Rule, now: datetime) -> tuple[datetime, Step]:
+def _timing(ctx: UserContext, proactive: bool, now: datetime) -> tuple[datetime, Step]:
     """The first instant at or after now outside quiet hours and, for proactive rules, inside
     the user's preferred window. Quiet hours win when the two cannot both be met."""
     tz = ctx.user.timezone
-    window = (
-        window_span(ctx.preferences.window) if ctx.preferences.window and rule.proactive else None
-    )
+    window = window_span(ctx.preferences.window) if ctx.preferences.window and proactive else None
     quiet = ctx.quiet_hours
     at = now
     for _ in range(3):
@@ -330,7 +366,7 @@ def _timing(ctx: UserContext, rule: Rule, now: datetime) -> tuple[datetime, Step
     if quiet is not None and (quiet_end := quiet.end_after(at, tz)) is not None:
         at = quiet_end
     if at == now:
-        return now, Step("timing", "pass", "now")
+        return now, _NOW
     local = at.astimezone(tz)
     if quiet is not None and quiet.contains(now.astimezone(tz).time().replace(tzinfo=None)):
         why = f"quiet hours {quiet} until {local:%H:%M} {tz.key}"
@@ -339,6 +375,10 @@ def _timing(ctx: UserContext, rule: Rule, now: datetime) -> tuple[datetime, Step
     return at, Step("timing", "defer", f"{why} ({at:%Y-%m-%d %H:%M} UTC)")
 
 
+_NOW = Step("timing", "pass", "deliver now")
+
+
+@lru_cache(maxsize=1024)
 def _span(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     return f"{hours / 24:g} d" if hours >= 24 and hours % 24 == 0 else f"{hours:g} h"
