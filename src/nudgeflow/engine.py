@@ -213,7 +213,7 @@ class Engine:
         """Every rule's candidates and every decision with its trace, as a sweep now would
         make them. Changes nothing."""
         now = self._now(at)
-        ticks = Ticks(now)
+        ticks = Ticks(now, self.rules)
         with self.db.connect() as conn:
             row = sweeps.load_user(conn, user_id)
             if row is None:

@@ -27,6 +27,7 @@ class RuleRun:
     rule: Rule
     due: bool
     why: str
+    next_tick: datetime
     candidates: Sequence[Candidate] = ()
     rechecks: Sequence[datetime] = ()
     error: str | None = None
@@ -34,20 +35,21 @@ class RuleRun:
 
 @dataclass(slots=True)
 class Ticks:
-    """Cadence ticks for one instant, computed once per (cadence, timezone) and shared by
-    every user of a sweep: a million users live in a few hundred zones."""
+    """Cadence ticks around one instant, worked out once per timezone for all the rules and
+    shared by every user of a sweep: a million users live in a few hundred zones."""
 
     now: datetime
-    _memo: dict[tuple[Any, str], tuple[datetime, datetime]] = field(default_factory=dict)
+    rules: Sequence[Rule] = ()
+    _memo: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
 
-    def around(self, rule: Rule, tz: ZoneInfo) -> tuple[datetime, datetime]:
-        key = (rule.cadence, tz.key)
-        ticks = self._memo.get(key)
+    def of_zone(self, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+        """(previous tick, next tick) for each of `rules`, in order."""
+        ticks = self._memo.get(tz.key)
         if ticks is None:
-            ticks = self._memo[key] = (
-                rule.cadence.previous(self.now, tz),
-                rule.cadence.next(self.now, tz),
-            )
+            ticks = self._memo[tz.key] = [
+                (rule.cadence.previous(self.now, tz), rule.cadence.next(self.now, tz))
+                for rule in self.rules
+            ]
         return ticks
 
 
@@ -55,26 +57,26 @@ def run_rules(
     rules: Sequence[Rule], facts: Facts, checked_at: datetime, ticks: Ticks, *, every: bool = False
 ) -> list[RuleRun]:
     """Run the rules that are due: rules that react to facts at every look, cadence-only rules
-    when a tick fell since the user was last looked at (`every` runs all, for explain)."""
+    when a tick fell since the user was last looked at (`every` runs all, for explain).
+    `rules` are the ones `ticks` was made for."""
     runs = []
-    tz = facts.user.timezone
-    for rule in rules:
-        previous, _next = ticks.around(rule, tz)
+    now = ticks.now
+    for rule, (previous, next_tick) in zip(rules, ticks.of_zone(facts.user.timezone), strict=True):
         if rule.on_facts:
             due, why = True, "runs at every look"
         elif previous > checked_at:
             due, why = True, f"{rule.cadence} ticked at {previous:%Y-%m-%d %H:%M} UTC"
         else:
-            due, why = False, f"{rule.cadence}: next tick {_next:%Y-%m-%d %H:%M} UTC"
+            due, why = False, f"{rule.cadence}: next tick {next_tick:%Y-%m-%d %H:%M} UTC"
         if not (due or every):
-            runs.append(RuleRun(rule, False, why))
+            runs.append(RuleRun(rule, False, why, next_tick))
             continue
         try:
-            candidates, rechecks = rule.evaluate(facts, ticks.now)
+            candidates, rechecks = rule.evaluate(facts, now)
         except Exception as exc:  # one rule never stops a sweep
-            runs.append(RuleRun(rule, due, why, error=f"{type(exc).__name__}: {exc}"))
+            runs.append(RuleRun(rule, due, why, next_tick, error=f"{type(exc).__name__}: {exc}"))
             continue
-        runs.append(RuleRun(rule, due, why, candidates, rechecks))
+        runs.append(RuleRun(rule, due, why, next_tick, candidates, rechecks))
     return runs
 
 
@@ -82,16 +84,10 @@ def proposals(runs: Sequence[RuleRun]) -> list[tuple[Rule, Candidate]]:
     return [(run.rule, c) for run in runs if run.due for c in run.candidates]
 
 
-def next_check(
-    runs: Sequence[RuleRun], extra: Sequence[datetime], tz: ZoneInfo, ticks: Ticks
-) -> datetime:
+def next_check(runs: Sequence[RuleRun], extra: Sequence[datetime], now: datetime) -> datetime:
     """The earliest of every rule's next tick and every requested recheck still ahead."""
-    soonest = (
-        min(ticks.around(run.rule, tz)[1] for run in runs)
-        if runs
-        else ticks.now + timedelta(days=1)
-    )
-    floor = ticks.now + MIN_RECHECK
+    soonest = min((run.next_tick for run in runs), default=now + timedelta(days=1))
+    floor = now + MIN_RECHECK
     for run in runs:
         for at in run.rechecks:
             if at < soonest:
@@ -148,4 +144,4 @@ def decide_user(
     ctx: UserContext, runs: Sequence[RuleRun], ticks: Ticks
 ) -> tuple[list[Decision], datetime]:
     verdicts = decide(ctx, proposals(runs), ticks.now)
-    return verdicts.decisions, next_check(runs, verdicts.rechecks, ctx.user.timezone, ticks)
+    return verdicts.decisions, next_check(runs, verdicts.rechecks, ticks.now)

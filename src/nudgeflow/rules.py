@@ -14,7 +14,7 @@ touches the store, the network or the clock: the sweep gives it the facts and th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from types import MappingProxyType
@@ -125,9 +125,16 @@ class Rule:
 
     def evaluate(self, facts: Facts, now: datetime) -> tuple[list[Candidate], list[datetime]]:
         """Run the rule; its candidates and the times it asked to look again."""
+        output = self.function(facts, now)
+        if output is None:
+            return [], []
+        if isinstance(output, Candidate):
+            return [output], []
+        if isinstance(output, Recheck):
+            return [], [output.at]
         candidates: list[Candidate] = []
         rechecks: list[datetime] = []
-        for item in _flatten(self.function(facts, now)):
+        for item in output:
             if isinstance(item, Candidate):
                 candidates.append(item)
             elif isinstance(item, Recheck):
@@ -135,15 +142,6 @@ class Rule:
             else:
                 raise TypeError(f"rule {self.name} returned {item!r}; want Candidate or Recheck")
         return candidates, rechecks
-
-
-def _flatten(output: RuleOutput) -> Iterator[Any]:
-    if output is None:
-        return
-    if isinstance(output, Candidate | Recheck):
-        yield output
-        return
-    yield from output
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")

@@ -100,7 +100,7 @@ class Sweeper:
         with self.db.connect() as conn:
             paused = admin.paused_rules(conn)
             flags = FlagGate(admin.load_flags(conn))
-        ticks = Ticks(now)
+        ticks = Ticks(now, self.rules)
         after: tuple[datetime, str] | None = None
         while max_batches is None or report.batches < max_batches:
             batch = self._peek(now, after) if dry_run else self._claim(now)

@@ -27,7 +27,14 @@ def connect(url: str) -> Engine:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite(url)
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Sessions in UTC: instants come back as UTC datetimes, as on SQLite.
+    return sa.create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"options": "-c timezone=UTC"},
+    )
 
 
 def _sqlite(url: str) -> Engine:

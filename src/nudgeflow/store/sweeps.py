@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from nudgeflow.ids import new_id
 from nudgeflow.policy import Decision, PastNudge
 from nudgeflow.rules import EventStats, Record
+from nudgeflow.store import bulk
 from nudgeflow.store.schema import (
+    UTCDateTime,
     deliveries,
     events,
     nudges,
@@ -56,7 +58,23 @@ class BatchFacts:
     org_enabled: dict[str, bool]
 
 
+def _raw(column: Any) -> Any:
+    """The column as the driver gives it, read by `bulk.Codec`: no per-value processing."""
+    return sa.type_coerce(column, sa.String())
+
+
 _USER_FIELDS = [users.c[name] for name in UserRow.__slots__]
+_USER_COLUMNS = [
+    _raw(c) if isinstance(c.type, UTCDateTime | sa.JSON) else c for c in _USER_FIELDS
+]  # read by _user_row
+
+
+def _user_row(row: Sequence[Any], read: bulk.Codec) -> UserRow:
+    id_, plan, org, role, timezone, locale, traits, addresses, next_at, checked, version = row
+    return UserRow(
+        id_, plan, org, role, timezone, locale, read.read_json(traits), read.read_json(addresses),
+        read.read_instant(next_at), read.read_instant(checked), version,
+    )  # fmt: skip
 
 
 def claim_due(conn: sa.Connection, now: datetime, limit: int, lease: timedelta) -> list[UserRow]:
@@ -73,28 +91,30 @@ def claim_due(conn: sa.Connection, now: datetime, limit: int, lease: timedelta) 
         sa.update(users)
         .where(users.c.id.in_(due.scalar_subquery()))
         .values(lease_until=now + lease)
-        .returning(*_USER_FIELDS)
+        .returning(*_USER_COLUMNS)
     )
-    return [UserRow(*row) for row in conn.execute(stmt)]
+    read = bulk.codec(conn)
+    return [_user_row(row, read) for row in conn.execute(stmt)]
 
 
 def peek_due(
     conn: sa.Connection, now: datetime, limit: int, after: tuple[datetime, str] | None
 ) -> list[UserRow]:
     """Due users without claiming them (dry runs), in (next_check_at, id) order from `after`."""
-    query = sa.select(*_USER_FIELDS).where(users.c.next_check_at <= now)
+    query = sa.select(*_USER_COLUMNS).where(users.c.next_check_at <= now)
     if after is not None:
         query = query.where(
             sa.tuple_(users.c.next_check_at, users.c.id)
             > sa.tuple_(sa.literal(after[0], users.c.next_check_at.type), sa.literal(after[1]))
         )
     query = query.order_by(users.c.next_check_at, users.c.id).limit(limit)
-    return [UserRow(*row) for row in conn.execute(query)]
+    read = bulk.codec(conn)
+    return [_user_row(row, read) for row in conn.execute(query)]
 
 
 def load_user(conn: sa.Connection, user_id: str) -> UserRow | None:
-    row = conn.execute(sa.select(*_USER_FIELDS).where(users.c.id == user_id)).first()
-    return UserRow(*row) if row else None
+    row = conn.execute(sa.select(*_USER_COLUMNS).where(users.c.id == user_id)).first()
+    return _user_row(row, bulk.codec(conn)) if row else None
 
 
 def load_preferences(conn: sa.Connection, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -107,29 +127,32 @@ def load_preferences(conn: sa.Connection, user_ids: Sequence[str]) -> dict[str, 
 def load_facts(conn: sa.Connection, batch: Sequence[UserRow], now: datetime) -> BatchFacts:
     ids = [u.id for u in batch]
     prefs = load_preferences(conn, ids)
+    read = bulk.codec(conn)
     by_user: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     record_rows = conn.execute(
         sa.select(
-            records.c.user_id, records.c.kind, records.c.key, records.c.props, records.c.updated_at
+            records.c.user_id, records.c.kind, records.c.key, _raw(records.c.props), _raw(records.c.updated_at)
         ).where(records.c.user_id.in_(ids))
-    )
+    ).all()  # fmt: skip
     for user_id, kind, key, props, updated_at in record_rows:
-        by_user[user_id][kind].append(Record(kind, key, props, updated_at))
+        by_user[user_id][kind].append(
+            Record(kind, key, read.read_json(props), read.read_instant(updated_at))
+        )
     stats: dict[str, dict[str, EventStats]] = defaultdict(dict)
     this_week = sa.case((events.c.at >= now - timedelta(days=7), 1), else_=0)
     event_rows = conn.execute(
         sa.select(
             events.c.user_id,
             events.c.name,
-            sa.func.max(events.c.at),
+            _raw(sa.func.max(events.c.at)),
             sa.func.count(),
             sa.func.sum(this_week),
         )
         .where(events.c.user_id.in_(ids))
         .group_by(events.c.user_id, events.c.name)
-    )
+    ).all()
     for user_id, name, last_at, count, week in event_rows:
-        stats[user_id][name] = EventStats(name, _instant(last_at), count, int(week or 0))
+        stats[user_id][name] = EventStats(name, read.read_instant(last_at), count, int(week or 0))
     orgs = {u.org for u in batch if u.org}
     org_enabled = {}
     if orgs:
@@ -138,12 +161,6 @@ def load_facts(conn: sa.Connection, batch: Sequence[UserRow], now: datetime) -> 
         )
         org_enabled = dict(conn.execute(query).tuples().all())
     return BatchFacts(prefs, by_user, stats, org_enabled)
-
-
-def _instant(value: Any) -> datetime:
-    # max() over a column loses its type on SQLite, so the text comes back as is.
-    at: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return at.astimezone(UTC)
 
 
 def load_history(
@@ -160,14 +177,16 @@ def load_history(
             nudges.c.rule,
             nudges.c.dedupe_key,
             nudges.c.status,
-            nudges.c.created_at,
+            _raw(nudges.c.created_at),
             nudges.c.cap_day,
         ).where(nudges.c.user_id.in_(list(user_ids)) & condition)
-    )
+    ).all()
+    read = bulk.codec(conn)
     history: dict[str, list[PastNudge]] = defaultdict(list)
     for user_id, nudge_id, rule, key, status, created_at, cap_day in rows:
         day = date.fromisoformat(cap_day) if cap_day else None
-        history[user_id].append(PastNudge(nudge_id, rule, key, status, created_at, day))
+        at = read.read_instant(created_at)
+        history[user_id].append(PastNudge(nudge_id, rule, key, status, at, day))
     return history
 
 
@@ -199,75 +218,68 @@ def finish_users(
 def write_decisions(
     conn: sa.Connection, decided: Sequence[tuple[str, Decision]], now: datetime
 ) -> None:
-    """Write nudges and their outbox rows in bulk. A candidate suppressed before is re-decided
-    in place (same id); anything else is new. Dedupe-suppressed candidates write nothing."""
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    outbox: list[dict[str, Any]] = []
+    """Write nudges and their outbox rows in bulk. A candidate is written the first time it is
+    decided; one suppressed before is written again, in place, only once it gets through.
+    Dedupe-suppressed candidates write nothing."""
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    outbox: list[tuple[Any, ...]] = []
     for user_id, decision in decided:
+        suppressed = decision.outcome == "suppressed"
+        if decision.existing_id and suppressed:
+            continue  # already on record as suppressed; explain tells the current reason
         if decision.suppressed_by == "dedupe":
             continue
-        row = _nudge_row(user_id, decision, now)
+        nudge_id = decision.existing_id or new_id("n")
+        row = _nudge_row(nudge_id, user_id, decision, now)
         (updates if decision.existing_id else inserts).append(row)
-        if decision.outcome != "suppressed":
-            outbox.append(_delivery_row(row, now))
-    if inserts:
-        conn.execute(sa.insert(nudges), inserts)
+        if not suppressed:
+            outbox.append(
+                (new_id("d"), nudge_id, decision.channel, "pending", decision.deliver_at, 0, None, now, now)
+            )  # fmt: skip
+    bulk.insert_rows(conn, nudges, inserts)
     if updates:
-        changing = [c for c in _NUDGE_COLUMNS if c not in ("id", "user_id")]
+        changing = _NUDGE_COLUMNS[2:]  # all but id and user_id
         stmt = (
             sa.update(nudges)
             .where(nudges.c.id == sa.bindparam("nid"))
             .values({c: sa.bindparam(f"v_{c}", type_=nudges.c[c].type) for c in changing})
         )
         conn.execute(
-            stmt, [{"nid": r["id"], **{f"v_{c}": r[c] for c in changing}} for r in updates]
-        )
-    if outbox:
-        conn.execute(sa.insert(deliveries), outbox)
-
-
-def _nudge_row(user_id: str, decision: Decision, now: datetime) -> dict[str, Any]:
-    c = decision.candidate
-    return {
-        "id": decision.existing_id or new_id("n"),
-        "user_id": user_id,
-        "rule": decision.rule.name,
-        "playbook": decision.rule.playbook,
-        "dedupe_key": c.dedupe_key,
-        "status": "suppressed" if decision.outcome == "suppressed" else "scheduled",
-        "reason": decision.reason,
-        "score": decision.score,
-        "title": c.title,
-        "body": c.body,
-        "action_label": c.action_label,
-        "action_url": c.action_url,
-        "channel": decision.channel,
-        "deliver_at": decision.deliver_at,
-        "expires_at": c.expires_at,
-        "cap_day": decision.cap_day.isoformat() if decision.cap_day else None,
-        "created_at": now,
-        "updated_at": now,
-        "acted_at": None,
-        "data": dict(c.data),
-    }
+            stmt,
+            [{"nid": row[0], **dict(zip((f"v_{c}" for c in changing), row[2:], strict=True))} for row in updates],
+        )  # fmt: skip
+    bulk.insert_rows(conn, deliveries, outbox)
 
 
 _NUDGE_COLUMNS = [col.name for col in nudges.columns]
 
 
-def _delivery_row(nudge: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return {
-        "id": new_id("d"),
-        "nudge_id": nudge["id"],
-        "channel": nudge["channel"],
-        "status": "pending",
-        "next_attempt_at": nudge["deliver_at"],
-        "attempts": 0,
-        "last_error": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+def _nudge_row(nudge_id: str, user_id: str, decision: Decision, now: datetime) -> tuple[Any, ...]:
+    """The nudge's row, in `nudges` column order."""
+    c = decision.candidate
+    return (
+        nudge_id,
+        user_id,
+        decision.rule.name,
+        decision.rule.playbook,
+        c.dedupe_key,
+        "suppressed" if decision.outcome == "suppressed" else "scheduled",
+        decision.reason,
+        decision.score,
+        c.title,
+        c.body,
+        c.action_label,
+        c.action_url,
+        decision.channel,
+        decision.deliver_at,
+        c.expires_at,
+        decision.cap_day.isoformat() if decision.cap_day else None,
+        now,
+        now,
+        None,
+        dict(c.data),
+    )
 
 
 def record_rule_errors(
