@@ -30,6 +30,8 @@ career = Playbook(
 ACTIVE_APPLICATION = ("applied", "interviewing")
 JOB_SEARCH_EVENTS = ("application_submitted", "job_saved", "job_search", "interview_scheduled")
 PROFILE_FIELDS = ("headline", "location", "target_role", "skills")
+STALE_APPLICATION = timedelta(days=14)
+STALLED_GOAL = timedelta(days=30)
 ROLE_SKILLS: dict[str, tuple[str, ...]] = {
     "data analyst": ("sql", "python", "excel", "statistics", "tableau"),
     "data scientist": ("python", "sql", "statistics", "machine learning", "pandas"),
@@ -96,11 +98,15 @@ def interview_soon(facts: Facts, now: datetime) -> Iterator[Candidate | Recheck]
 )
 def app_rescue(facts: Facts, now: datetime) -> Iterator[Candidate | Recheck]:
     """An application with no update for more than 2 weeks: follow up."""
-    active = [
-        a for a in facts.records_of("application") if a.props.get("status") in ACTIVE_APPLICATION
-    ]
-    stale = [a for a in active if now - a.updated_at > timedelta(days=14)]
-    fresh = [a.updated_at + timedelta(days=14) for a in active if a not in stale]
+    stale: list[Record] = []
+    fresh: list[datetime] = []
+    for application in facts.records_of("application"):
+        if application.props.get("status") not in ACTIVE_APPLICATION:
+            continue
+        if now - application.updated_at > STALE_APPLICATION:
+            stale.append(application)
+        else:
+            fresh.append(application.updated_at + STALE_APPLICATION)
     if fresh:
         yield Recheck(min(fresh))
     if not stale:
@@ -144,13 +150,17 @@ def resume_weak(facts: Facts, now: datetime) -> RuleOutput:
 )
 def goal_stalled(facts: Facts, now: datetime) -> Iterator[Candidate | Recheck]:
     """A goal at 0% progress for more than 30 days."""
-    idle = [g for g in facts.records_of("goal") if g.props.get("progress", 0) == 0]
-    waiting = [
-        g.updated_at + timedelta(days=30) for g in idle if now - g.updated_at <= timedelta(days=30)
-    ]
+    stalled: list[Record] = []
+    waiting: list[datetime] = []
+    for goal in facts.records_of("goal"):
+        if goal.props.get("progress", 0) != 0:
+            continue
+        if now - goal.updated_at > STALLED_GOAL:
+            stalled.append(goal)
+        else:
+            waiting.append(goal.updated_at + STALLED_GOAL)
     if waiting:
         yield Recheck(min(waiting))
-    stalled = [g for g in idle if now - g.updated_at > timedelta(days=30)]
     if stalled:
         goal = min(stalled, key=lambda g: g.updated_at)
         title = goal.props.get("title", "your goal")
