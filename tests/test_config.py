@@ -9,13 +9,18 @@ import pytest
 
 from nudgeflow.config import load_settings
 from nudgeflow.engine import Engine
-from nudgeflow.errors import ConfigError, InvalidInput
+from nudgeflow.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    for name in ("NUDGEFLOW_CONFIG", "NUDGEFLOW_DATABASE_URL", "NUDGEFLOW_SWEEP_BATCH_SIZE"):
+    for name in (
+        "NUDGEFLOW_CONFIG",
+        "NUDGEFLOW_DATABASE_URL",
+        "NUDGEFLOW_SWEEP_BATCH_SIZE",
+        "NUDGEFLOW_PLAYBOOKS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -91,5 +96,44 @@ def test_the_config_file_can_live_elsewhere(
 
 def test_an_override_for_an_unknown_rule_is_refused(tmp_path: Path) -> None:
     (tmp_path / "nudgeflow.toml").write_text('[rules.dialy_check]\ncooldown = "1d"\n')
-    with pytest.raises(InvalidInput, match="unknown rules: dialy_check"):
+    with pytest.raises(ConfigError, match=r"invalid setting rules: .*unknown rules: dialy_check"):
         Engine(f"sqlite:///{tmp_path / 'x.db'}", settings=load_settings())
+
+
+def test_configuring_one_plan_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NUDGEFLOW_PLANS__FREE__DAILY_LIMIT", "3")
+    settings = load_settings()
+    assert (settings.daily_limit("free"), settings.daily_limit("premium")) == (3, 5)
+
+
+def test_playbooks_are_loaded_from_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "house_rules.py").write_text(
+        "from nudgeflow import Playbook\n"
+        "house = Playbook('house')\n"
+        "@house.rule(cadence='daily')\n"
+        "def hello(facts, now):\n    return None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("NUDGEFLOW_PLAYBOOKS", '["house_rules:house"]')
+    engine = Engine(f"sqlite:///{tmp_path / 'x.db'}", settings=load_settings())
+    assert [(r.playbook, r.name) for r in engine.rules] == [("house", "hello")]
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("no_such_module:book", "cannot import no_such_module"),
+        ("nudgeflow.playbooks.career:nothing", "nudgeflow.playbooks.career has no nothing"),
+        ("nudgeflow.playbooks.career:ROLE_SKILLS", "is a dict, not a Playbook"),
+        ("just-a-name", "is not module:attribute"),
+    ],
+)
+def test_a_bad_playbook_path_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, problem: str
+) -> None:
+    monkeypatch.setenv("NUDGEFLOW_PLAYBOOKS", f'["{path}"]')
+    with pytest.raises(ConfigError, match="playbooks") as caught:
+        Engine(f"sqlite:///{tmp_path / 'x.db'}", settings=load_settings())
+    assert problem in str(caught.value)

@@ -35,6 +35,39 @@ def test_a_dry_run_decides_but_writes_nothing(engine: Engine) -> None:
     assert engine.sweep().users == 1  # still due
 
 
+def test_a_rule_returning_a_naive_time_is_a_rule_error_not_a_broken_sweep(
+    database_url: str, clock: FrozenClock
+) -> None:
+    book = Playbook("careless")
+
+    @book.rule(cadence="daily")
+    def naive(facts: Facts, now: datetime) -> RuleOutput:
+        return Candidate(dedupe_key="k", title="t", body="b", expires_at=datetime(2026, 12, 1))
+
+    @book.rule(cadence="daily")
+    def fine(facts: Facts, now: datetime) -> RuleOutput:
+        return Candidate(dedupe_key="k", title="t", body="b")
+
+    engine = Engine(
+        database_url,
+        settings=load_settings(database_url=database_url),
+        clock=clock,
+        playbooks=[book],
+    )
+    engine.upsert_user({"id": "u1"})
+
+    report = engine.sweep()
+
+    assert (report.rule_errors, report.scheduled) == (1, 1)
+    with engine.db.connect() as conn:
+        [error] = conn.execute(sa.select(rule_errors.c.error)).scalars().all()
+    assert (
+        error
+        == "ValueError: Candidate.expires_at must be an aware datetime (with a timezone), got 2026-12-01 00:00:00"
+    )
+    engine.close()
+
+
 def test_the_sweep_finds_only_due_users(engine: Engine, clock: FrozenClock) -> None:
     for n in range(5):
         weak_resume(engine, f"u{n}")

@@ -13,6 +13,7 @@ from nudgeflow.errors import (
     NotFound,
     NudgeflowError,
 )
+from nudgeflow.localtime import at_local
 from nudgeflow.rules import Candidate, Facts, Playbook, Recheck, RuleOutput
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "Recheck",
     "RuleOutput",
     "SystemClock",
+    "at_local",
 ]

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import structlog
 
 from nudgeflow.clock import FrozenClock, SystemClock, parse_instant
 from nudgeflow.errors import ConfigError, NudgeflowError
+from nudgeflow.rules import describe_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,6 +70,8 @@ def main() -> None:
     """nudgeflow: decide when to reach out to each user, and never spam them.
 
     The database is NUDGEFLOW_DATABASE_URL (default: sqlite:///nudgeflow.db here)."""
+    # Logs go to stderr, so what a command prints (--json above all) stays clean on stdout.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
 @main.group()
@@ -286,6 +290,7 @@ def rules() -> None:
 @json_option
 @friendly
 def list_rules(as_json: bool) -> None:
+    """Every rule with its cadence, cooldown, priority and whether it is paused."""
     engine = _engine()
     with engine.db.connect() as conn:
         from nudgeflow.store.admin import paused_rules
@@ -293,7 +298,7 @@ def list_rules(as_json: bool) -> None:
         paused = paused_rules(conn)
     found = [
         {
-            "rule": r.name, "playbook": r.playbook, "cadence": str(r.cadence), "cooldown": str(r.cooldown),
+            "rule": r.name, "playbook": r.playbook, "cadence": str(r.cadence), "cooldown": describe_duration(r.cooldown),
             "priority": r.priority, "category": r.category, "channels": list(r.channels),
             "counts_toward_cap": r.counts_toward_cap, "paused": r.name in paused, "description": r.description,
         }

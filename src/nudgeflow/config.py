@@ -4,6 +4,7 @@
     daily_at = "09:00"
     weekly_on = "monday"
     quiet_hours = { start = "22:00", end = "07:00" }
+    playbooks = ["nudgeflow.playbooks.career:career", "myapp.nudges:journaling"]
 
     [plans.free]
     daily_limit = 2
@@ -19,6 +20,7 @@ The file is `nudgeflow.toml` in the working directory, or the path in NUDGEFLOW_
 from __future__ import annotations
 
 import os
+import re
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from nudgeflow.localtime import parse_wall_time
 from nudgeflow.rules import Schedule, parse_duration
 
 DEFAULT_PLANS = {"free": 2, "premium": 5, "university": 3, "pro": 5, "enterprise": 5}
+DEFAULT_PLAYBOOKS = ("nudgeflow.playbooks.career:career",)
 
 
 class Plan(BaseModel):
@@ -74,6 +77,10 @@ class RuleOverride(BaseModel):
         return self.model_dump(exclude={"enabled"}, exclude_none=True)
 
 
+def _default_plans() -> dict[str, Plan]:
+    return {name: Plan(daily_limit=n) for name, n in DEFAULT_PLANS.items()}
+
+
 def _config_path() -> Path:
     return Path(os.environ.get("NUDGEFLOW_CONFIG", "nudgeflow.toml"))
 
@@ -84,9 +91,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///nudgeflow.db"
-    plans: dict[str, Plan] = Field(
-        default_factory=lambda: {name: Plan(daily_limit=n) for name, n in DEFAULT_PLANS.items()}
-    )
+    plans: dict[str, Plan] = Field(default_factory=_default_plans)
+    playbooks: list[str] = Field(default_factory=lambda: list(DEFAULT_PLAYBOOKS))
     quiet_hours: QuietHours | None = QuietHours(start=time(22), end=time(7))
     daily_at: str = "09:00"
     weekly_on: str = "monday"
@@ -109,9 +115,17 @@ class Settings(BaseSettings):
 
     @field_validator("plans")
     @classmethod
-    def _some_plan(cls, value: dict[str, Plan]) -> dict[str, Plan]:
-        if not value:
-            raise ValueError("at least one plan is needed")
+    def _over_defaults(cls, value: dict[str, Plan]) -> dict[str, Plan]:
+        # Configuring one plan must not drop the others: users already on them would get
+        # a daily limit of nothing.
+        return {**_default_plans(), **value}
+
+    @field_validator("playbooks")
+    @classmethod
+    def _import_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not re.fullmatch(r"[\w.]+:\w+", path):
+                raise ValueError(f"{path!r} is not module:attribute, like myapp.nudges:journaling")
         return value
 
     @classmethod

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from nudgeflow import lifecycle
 from nudgeflow.clock import Clock, SystemClock, ensure_utc
 from nudgeflow.config import Settings, load_settings
-from nudgeflow.errors import Forbidden, InvalidInput, NotFound, UnknownPlan
+from nudgeflow.errors import ConfigError, Forbidden, InvalidInput, NotFound, UnknownPlan
 from nudgeflow.evaluation import (
     Ticks,
     build_user,
@@ -32,7 +32,7 @@ from nudgeflow.explain import Explanation
 from nudgeflow.facts import EventIn, Preferences, RecordIn, UserIn, parse
 from nudgeflow.flags import Flag, FlagGate
 from nudgeflow.localtime import Span
-from nudgeflow.playbooks import default_playbooks
+from nudgeflow.playbooks import load_playbooks
 from nudgeflow.policy import History
 from nudgeflow.rules import Facts, Playbook, Rule
 from nudgeflow.store import admin, database, nudges, sweeps
@@ -55,7 +55,9 @@ class Engine:
         )
         self.clock = clock or SystemClock()
         self.db = database.connect(database_url or self.settings.database_url)
-        self.rules = self._build_rules(playbooks if playbooks is not None else default_playbooks())
+        self.rules = self._build_rules(
+            playbooks if playbooks is not None else load_playbooks(self.settings.playbooks)
+        )
         if migrate:
             database.upgrade(self.db)
 
@@ -71,12 +73,11 @@ class Engine:
         ]
         names = [r.name for r in rules]
         if len(set(names)) != len(names):
-            raise ValueError(
-                f"two rules share a name: {sorted({n for n in names if names.count(n) > 1})}"
-            )
+            twice = ", ".join(sorted({n for n in names if names.count(n) > 1}))
+            raise ConfigError("playbooks", f"two rules share a name: {twice}")
         unknown = set(overrides) - {r.name for p in playbooks for r in p.rules()}
         if unknown:
-            raise InvalidInput(
+            raise ConfigError(
                 "rules", f"overrides name unknown rules: {', '.join(sorted(unknown))}"
             )
         return rules

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from nudgeflow.facts import Preferences
 from nudgeflow.localtime import Span, local_day, window_span
-from nudgeflow.rules import Candidate, Rule, User
+from nudgeflow.rules import Candidate, Rule, User, describe_duration
 
 Verdict = Literal["pass", "defer", "suppress"]
 Outcome = Literal["scheduled", "deferred", "suppressed"]
@@ -380,5 +380,4 @@ _NOW = Step("timing", "pass", "deliver now")
 
 @lru_cache(maxsize=1024)
 def _span(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return f"{hours / 24:g} d" if hours >= 24 and hours % 24 == 0 else f"{hours:g} h"
+    return describe_duration(delta)

@@ -96,12 +96,25 @@ class Candidate:
     boost: float = 0.0
     data: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _require_aware("Candidate.expires_at", self.expires_at)
+        _require_aware("Candidate.event_at", self.event_at)
+
 
 @dataclass(frozen=True, slots=True)
 class Recheck:
     """Look at this user again at `at` (an interview in 5 days: look again 48 h before)."""
 
     at: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware("Recheck.at", self.at)
+
+
+def _require_aware(name: str, at: datetime | None) -> None:
+    # A naive time would only fail later, comparing with aware ones, outside the rule.
+    if at is not None and at.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime (with a timezone), got {at}")
 
 
 RuleOutput: TypeAlias = Candidate | Recheck | Iterable[Candidate | Recheck] | None
@@ -146,6 +159,14 @@ class Rule:
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def describe_duration(delta: timedelta) -> str:
+    """`12 h`, `7 d`: the inverse of parse_duration, for people."""
+    hours = delta.total_seconds() / 3600
+    if hours >= 24 and hours % 24 == 0:
+        return f"{hours / 24:g} d"
+    return f"{hours:g} h" if hours >= 1 else f"{hours * 60:g} min"
 
 
 def parse_duration(text: str | timedelta) -> timedelta:
