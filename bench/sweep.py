@@ -57,7 +57,12 @@ class Store:
         self.admin_url = admin_url
 
     def fresh(self, size: int) -> str:
-        """The URL of a new copy of the population of `size` users."""
+        """The URL of a new, settled copy of the population of `size` users."""
+        url = self._copy(size)
+        settle(url)
+        return url
+
+    def _copy(self, size: int) -> str:
         if self.kind == "sqlite":
             base = CACHE / f"population-{size}-seed{SEED}.db"
             if not base.exists():
@@ -105,6 +110,15 @@ def engine_at(url: str) -> Engine:
     return Engine(url, settings=load_settings(database_url=url), clock=FrozenClock(SWEEP_AT))
 
 
+def settle(url: str) -> None:
+    """What a database does on its own between bulk changes, done now: fresh planner
+    statistics and, on PostgreSQL, dead row versions vacuumed (autovacuum would, in time)."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE")
+    engine.dispose()
+
+
 def only_some_due(url: str, size: int) -> None:
     """Every (size / DUE)-th user due now, the rest tomorrow."""
     engine = database.connect(url)
@@ -119,6 +133,7 @@ def only_some_due(url: str, size: int) -> None:
                 sa.update(users).where(users.c.id.in_(chunk)).values(next_check_at=SWEEP_AT)
             )
     engine.dispose()
+    settle(url)
 
 
 def timed_sweep(url: str) -> dict[str, Any]:
