@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,13 +31,16 @@ from nudgeflow.evaluation import (
 from nudgeflow.explain import Explanation
 from nudgeflow.facts import EventIn, Preferences, RecordIn, UserIn, parse
 from nudgeflow.flags import Flag, FlagGate
-from nudgeflow.localtime import Span
+from nudgeflow.localtime import Span, at_local, local_day
 from nudgeflow.playbooks import load_playbooks
 from nudgeflow.policy import History
 from nudgeflow.rules import Facts, Playbook, Rule
 from nudgeflow.store import admin, database, nudges, sweeps
 from nudgeflow.store import facts as fact_store
 from nudgeflow.sweep import Sweeper, SweepReport
+
+# A snoozed nudge looks this many days ahead for room under the cap, then comes back anyway.
+MAX_SNOOZE_DAYS = 7
 
 
 class Engine:
@@ -295,18 +298,38 @@ class Engine:
                 nudges.set_status(conn, nudge_id, lifecycle.RESULT[action], now, acted_at=now)
                 nudges.cancel_deliveries(conn, [nudge_id], now)
             else:
-                back = self._snooze_return(conn, nudge["user_id"], now + snooze)
-                nudges.set_status(conn, nudge_id, "snoozed", now, acted_at=now, deliver_at=back)
+                back, day = self._snooze_return(conn, nudge, now + snooze)
+                nudges.set_status(
+                    conn, nudge_id, "snoozed", now, acted_at=now, deliver_at=back, cap_day=day
+                )
                 nudges.reschedule_delivery(conn, nudge_id, back, now)
             updated = nudges.get_nudge(conn, nudge_id)
         assert updated is not None
         return updated
 
-    def _snooze_return(self, conn: sa.Connection, user_id: str, at: datetime) -> datetime:
-        row = sweeps.load_user(conn, user_id)
+    def _snooze_return(
+        self, conn: sa.Connection, nudge: dict[str, Any], at: datetime
+    ) -> tuple[datetime, str | None]:
+        """When a snoozed nudge comes back, and the local day it then counts on: outside quiet
+        hours, and on a day with room under the daily cap (a later day if it is full)."""
+        row = sweeps.load_user(conn, nudge["user_id"])
         assert row is not None
-        prefs = parse_preferences(sweeps.load_preferences(conn, [user_id]).get(user_id))
+        user = build_user(row)
+        prefs = parse_preferences(sweeps.load_preferences(conn, [user.id]).get(user.id))
         quiet = prefs.quiet_hours or self.settings.quiet_hours
-        if quiet is None:
-            return at
-        return Span(quiet.start, quiet.end).end_after(at, build_user(row).timezone) or at
+        span = Span(quiet.start, quiet.end) if quiet else None
+
+        def allowed(instant: datetime) -> datetime:
+            return (span.end_after(instant, user.timezone) if span else None) or instant
+
+        back = allowed(at)
+        if nudge["cap_day"] is None:
+            return back, None
+        plan = self.settings.plans.get(user.plan)
+        limit = plan.daily_limit if plan else 0
+        for _ in range(MAX_SNOOZE_DAYS):
+            day = local_day(back, user.timezone)
+            if nudges.capped_on(conn, user.id, day.isoformat(), excluding=nudge["id"]) < limit:
+                break
+            back = allowed(at_local(day + timedelta(days=1), time(0), user.timezone))
+        return back, local_day(back, user.timezone).isoformat()

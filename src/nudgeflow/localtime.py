@@ -30,9 +30,10 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown IANA timezone {name!r}") from None
 
 
-def at_local(day: date, wall: time, tz: ZoneInfo) -> datetime:
-    """The UTC instant of a wall-clock time on a local day."""
-    local = datetime.combine(day, wall, tzinfo=tz)
+def at_local(day: date, wall: time, tz: ZoneInfo, *, fold: int = 0) -> datetime:
+    """The UTC instant of a wall-clock time on a local day; `fold=1` picks the second of a
+    time that a fall-back change repeats."""
+    local = datetime.combine(day, wall, tzinfo=tz).replace(fold=fold)
     # Round-trip through UTC: a time in a DST gap comes back moved forward past the gap.
     return local.astimezone(UTC)
 
@@ -79,7 +80,9 @@ class Span:
         day = local.date()
         if self.start > self.end and wall >= self.start:
             day += timedelta(days=1)
-        return at_local(day, self.end, tz)
+        # An end in an hour a fall-back change repeats happens twice: the first one after `at`.
+        first, second = (at_local(day, self.end, tz, fold=fold) for fold in (0, 1))
+        return first if first > at else second
 
     def next_start(self, at: datetime, tz: ZoneInfo) -> datetime:
         """The first instant at or after `at` that lies inside the span."""

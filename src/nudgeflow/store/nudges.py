@@ -44,6 +44,17 @@ def set_status(
     )
 
 
+def capped_on(conn: sa.Connection, user_id: str, day: str, *, excluding: str) -> int:
+    """How many of the user's nudges count toward the cap of local day `day`."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(nudges)
+        .where(nudges.c.user_id == user_id, nudges.c.cap_day == day)
+        .where(nudges.c.status != "suppressed", nudges.c.id != excluding)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
 def reschedule_delivery(conn: sa.Connection, nudge_id: str, at: datetime, now: datetime) -> None:
     """Send the nudge again on its channel at `at` (a snooze coming back)."""
     conn.execute(
