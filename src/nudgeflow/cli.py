@@ -234,13 +234,14 @@ nudges.command("snooze")(
 @click.argument("kind", type=click.Choice(["users", "events", "records"]))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--skip-invalid", is_flag=True, help="Import the valid lines; write the rejects to a file."
+    "--skip-invalid", is_flag=True, help="Import the valid lines; the rejects go to a file."
 )
 @click.option(
     "--rejects",
     "rejects_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where rejects go (default FILE.rejects.jsonl).",
+    help="Where every invalid line goes, with its line number, field and error "
+    "(default FILE.rejects.jsonl).",
 )
 @json_option
 @friendly
@@ -254,14 +255,13 @@ def import_(
     engine = _engine()
     importer = Importer(engine.db, engine.clock.now(), set(engine.settings.plans))
     target = rejects_path or path.with_name(path.name + ".rejects.jsonl")
-    if skip_invalid:
-        with target.open("w", encoding="utf-8") as rejects:
-            report = importer.run(kind, path, skip_invalid=True, rejects_to=rejects)  # type: ignore[arg-type]
-    else:
-        report = importer.run(kind, path)  # type: ignore[arg-type]
+    with target.open("w", encoding="utf-8") as rejects:  # every invalid line, in full
+        report = importer.run(kind, path, skip_invalid=skip_invalid, rejects_to=rejects)  # type: ignore[arg-type]
     data = report.as_dict()
-    if skip_invalid:
+    if report.rejected:
         data["rejects_file"] = str(target)
+    else:
+        target.unlink()
     _emit(data, as_json, lambda: _import_text(data))
     if report.rejected and not skip_invalid:
         sys.exit(1)
@@ -277,7 +277,7 @@ def _import_text(data: dict[str, Any]) -> str:
     if data["rejected"] and not data["committed"]:
         lines.append("nothing was written; fix the lines or pass --skip-invalid")
     if "rejects_file" in data:
-        lines.append(f"rejects written to {data['rejects_file']}")
+        lines.append(f"every invalid line, with its error: {data['rejects_file']}")
     return "\n".join(lines)
 
 

@@ -108,7 +108,7 @@ class Importer:
     ) -> ImportReport:
         report = ImportReport(kind)
         if not skip_invalid:
-            self._scan(kind, path, report)
+            self._scan(kind, path, report, rejects_to)
             if report.rejected:
                 return report
             report.lines = 0
@@ -124,11 +124,13 @@ class Importer:
         report.committed = True
         return report
 
-    def _scan(self, kind: Kind, path: Path, report: ImportReport) -> None:
+    def _scan(
+        self, kind: Kind, path: Path, report: ImportReport, rejects_to: IO[str] | None
+    ) -> None:
         """A first pass that only validates, so a bad line 900,000 leaves nothing written."""
         with self.db.connect() as conn:
             for batch in _batches(path, MODELS[kind]):
-                self._check(conn, kind, batch, report, None)
+                self._check(conn, kind, batch, report, rejects_to)
 
     def _check(
         self,
