@@ -4,6 +4,7 @@ the kill switch, the demo. Output that is data is checked as JSON."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,27 @@ def test_the_demo_is_deterministic(cli: CliRunner) -> None:
     second = data(cli, "demo", "--users", "30", "--seed", "3", "--hours", "3")
     assert first["statuses"] == second["statuses"]
     assert sum(first["statuses"].values()) > 0
+
+
+def test_import_streams_so_memory_follows_the_batch_not_the_file(tmp_path: Path) -> None:
+    from nudgeflow.importer import Importer
+    from nudgeflow.store import database
+
+    db = database.connect(f"sqlite:///{tmp_path / 'big.db'}")
+    database.upgrade(db)
+    importer = Importer(db, datetime.now(UTC), {"free"})
+
+    def peak(lines: int) -> int:
+        path = tmp_path / f"users-{lines}.jsonl"
+        with path.open("w") as out:
+            for n in range(lines):
+                out.write(json.dumps({"id": f"u{lines}-{n}", "traits": {"bio": "x" * 200}}) + "\n")
+        tracemalloc.start()
+        report = importer.run("users", path)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert report.written == lines
+        return top
+
+    small, large = peak(4_000), peak(40_000)  # the same importer: one schema, warm caches
+    assert large < 1.5 * small, (small, large)  # ten times the file, not ten times the memory
