@@ -115,12 +115,14 @@ class Decision:
 
     @property
     def reason(self) -> str:
-        """The deciding step: the one that suppressed or deferred, else the last."""
-        for step in self.trace:
-            if step.verdict != "pass":
-                return f"{step.name}: {step.detail}"
-        last = self.trace[-1]
-        return f"{last.name}: {last.detail}"
+        """The deciding step: the one that suppressed, else the one that deferred, else the last
+        (a deferral past the expiry is suppressed by the expiry, not by the timing)."""
+        deciding = (
+            next((s for s in self.trace if s.verdict == "suppress"), None)
+            or next((s for s in self.trace if s.verdict == "defer"), None)
+            or self.trace[-1]
+        )
+        return f"{deciding.name}: {deciding.detail}"
 
     @property
     def suppressed_by(self) -> str | None:
