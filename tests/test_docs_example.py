@@ -140,3 +140,16 @@ def test_every_command_is_in_the_cli_doc() -> None:
         return names
 
     assert leaves(main, "") <= resolved
+
+
+def test_the_readme_python_example_runs(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+
+    exec(compile(code, "README.md", "exec"), {})
+
+    out = capsys.readouterr().out
+    assert "resume_weak" in out
+    assert (clean_env / "nudgeflow.db").exists()
