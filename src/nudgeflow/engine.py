@@ -272,7 +272,8 @@ class Engine:
         return self._act(nudge_id, "dismiss", user_id)
 
     def snooze(self, nudge_id: str, duration: str, *, user_id: str | None = None) -> dict[str, Any]:
-        """Snooze for 1h, 4h, 24h or 1w; it comes back then, after quiet hours if they cover it."""
+        """Snooze for 1h, 4h, 24h or 1w; it comes back then, after quiet hours if they cover it
+        and on a later day if that day's cap is used up."""
         return self._act(nudge_id, "snooze", user_id, lifecycle.snooze_duration(duration))
 
     def _act(
