@@ -8,7 +8,8 @@ For each database, on the demo career population (bench/population.py):
   (b) 10,000 due users among populations of 10,000, 100,000 and N: seconds each, and the
       ratio largest / smallest (flat is ≤ 1.5);
   (c) the naive baseline (bench/naive.py: every user loaded, queries per user and rule,
-      a commit per user) against nudgeflow's sweep on the 10,000-user population.
+      a commit per user) against nudgeflow's sweep on the 10,000-user population;
+  and, for scale, the ten career rules alone over facts in memory: the ceiling for (a).
 Populations are built once and kept (a SQLite file under bench/.cache, a PostgreSQL
 template database); every measurement runs on a fresh copy of one.
 PostgreSQL comes from --postgres or NUDGEFLOW_BENCH_POSTGRES_URL (for example the cluster
@@ -38,7 +39,9 @@ from bench.population import load
 from nudgeflow.clock import FrozenClock
 from nudgeflow.config import load_settings
 from nudgeflow.engine import Engine
-from nudgeflow.store import database
+from nudgeflow.evaluation import Ticks, build_user, run_rules
+from nudgeflow.rules import Facts
+from nudgeflow.store import database, sweeps
 from nudgeflow.store.schema import users
 
 SEED = 7
@@ -186,6 +189,26 @@ def naive(url: str) -> dict[str, Any]:
             "users_per_second": round(count / seconds)}  # fmt: skip
 
 
+def rules_alone(url: str) -> float:
+    """Users/s of the rules by themselves over facts already in memory: no database, no
+    policy, no writes. The ceiling a sweep with these rules cannot pass."""
+    engine = engine_at(url)
+    with engine.db.connect() as conn:
+        rows = sweeps.peek_due(conn, SWEEP_AT, DUE, None)
+        facts = sweeps.load_facts(conn, rows, SWEEP_AT)
+    everyone = [
+        (Facts(build_user(r), facts.records.get(r.id, {}), facts.events.get(r.id, {})), r)
+        for r in rows
+    ]
+    ticks = Ticks(SWEEP_AT, engine.rules)
+    started = time.perf_counter()
+    for user_facts, row in everyone:
+        run_rules(engine.rules, user_facts, row.checked_at, ticks)
+    seconds = time.perf_counter() - started
+    engine.close()
+    return len(everyone) / seconds
+
+
 def bench(store: Store, size: int) -> None:
     print(f"\n== {store.kind} ==", flush=True)
     sizes = sorted({DUE, min(10 * DUE, size), size})
@@ -205,6 +228,8 @@ def bench(store: Store, size: int) -> None:
     print(f"(c) population {DUE:,}, everyone due: nudgeflow {ours['seconds']:.2f} s "
           f"({ours['nudges']:,} nudges), naive {theirs['seconds']:.2f} s ({theirs['nudges']:,} nudges): "
           f"{theirs['seconds'] / ours['seconds']:.1f}× faster (goal ≥ 10× on PostgreSQL)", flush=True)  # fmt: skip
+
+    print(f"    the ten career rules alone, in memory: {rules_alone(store.fresh(DUE)):,.0f} users/s", flush=True)  # fmt: skip
 
     full = child_sweep(store.fresh(size))
     print(f"(a) full sweep of {full['users']:,} users: {full['seconds']:.1f} s, "
