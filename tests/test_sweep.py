@@ -25,6 +25,15 @@ def weak_resume(engine: Engine, user_id: str, **user: object) -> None:
     engine.put_record({"user_id": user_id, "kind": "resume", "key": "main", "props": {"score": 30}})
 
 
+def engine_with(database_url: str, clock: FrozenClock, book: Playbook) -> Engine:
+    return Engine(
+        database_url,
+        settings=load_settings(database_url=database_url),
+        clock=clock,
+        playbooks=[book],
+    )
+
+
 def test_a_dry_run_decides_but_writes_nothing(engine: Engine) -> None:
     weak_resume(engine, "u1")
 
@@ -48,12 +57,7 @@ def test_a_rule_returning_a_naive_time_is_a_rule_error_not_a_broken_sweep(
     def fine(facts: Facts, now: datetime) -> RuleOutput:
         return Candidate(dedupe_key="k", title="t", body="b")
 
-    engine = Engine(
-        database_url,
-        settings=load_settings(database_url=database_url),
-        clock=clock,
-        playbooks=[book],
-    )
+    engine = engine_with(database_url, clock, book)
     engine.upsert_user({"id": "u1"})
 
     report = engine.sweep()
@@ -91,12 +95,7 @@ def test_a_failing_rule_is_recorded_and_the_sweep_goes_on(
             raise ZeroDivisionError("division by zero")
         return Candidate(dedupe_key="ok", title="fine", body="fine")
 
-    engine = Engine(
-        database_url,
-        settings=load_settings(database_url=database_url),
-        clock=clock,
-        playbooks=[book],
-    )
+    engine = engine_with(database_url, clock, book)
     engine.upsert_users([{"id": "bad"}, {"id": "good"}])
 
     report = engine.sweep()

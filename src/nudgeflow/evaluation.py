@@ -39,7 +39,7 @@ class Ticks:
     shared by every user of a sweep: a million users live in a few hundred zones."""
 
     now: datetime
-    rules: Sequence[Rule] = ()
+    rules: Sequence[Rule]
     _memo: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
 
     def of_zone(self, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
