@@ -17,7 +17,8 @@ from nudgeflow.cli import main
 # The CLI stamps facts with the real clock; sweeps run at 09:00 Berlin time tomorrow.
 AT = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT08:00:00Z")
 NUDGE_KEYS = {"id", "user_id", "rule", "status", "deliver_at", "dedupe_key", "score", "title",
-              "body", "action_url", "channels", "reason"}  # fmt: skip
+              "body", "action_url", "channels", "reason", "action_label", "expires_at",
+              "created_at", "acted_at", "seen_at", "delivered_at"}  # fmt: skip
 
 
 @pytest.fixture

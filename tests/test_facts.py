@@ -135,5 +135,5 @@ def test_preferences_round_trip(engine: Engine) -> None:
 
     assert prefs.model_dump(mode="json")["quiet_hours"] == {"start": "21:30", "end": "06:45"}
     assert prefs.window == "evening"
-    with pytest.raises(InvalidInput, match="no user"):
+    with pytest.raises(NotFound, match="no user 'nobody'"):
         engine.set_preferences("nobody", {})

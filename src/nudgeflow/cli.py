@@ -15,7 +15,6 @@ import structlog
 
 from nudgeflow.clock import FrozenClock, SystemClock, parse_instant
 from nudgeflow.errors import ConfigError, NudgeflowError
-from nudgeflow.rules import describe_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -179,22 +178,9 @@ def list_nudges(user_id: str | None, status: str | None, limit: int, as_json: bo
 
 
 def _shape(nudge: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "id",
-        "user_id",
-        "rule",
-        "status",
-        "deliver_at",
-        "dedupe_key",
-        "score",
-        "title",
-        "body",
-        "action_url",
-        "reason",
-    )
-    shaped = {k: nudge[k] for k in keys}
-    shaped["channels"] = [nudge["channel"]] if nudge["channel"] else []
-    return shaped
+    from nudgeflow.shapes import NudgeOut
+
+    return NudgeOut.of(nudge).model_dump()
 
 
 def _nudge_line(n: dict[str, Any]) -> str:
@@ -291,19 +277,7 @@ def rules() -> None:
 @friendly
 def list_rules(as_json: bool) -> None:
     """Every rule with its cadence, cooldown, priority and whether it is paused."""
-    engine = _engine()
-    with engine.db.connect() as conn:
-        from nudgeflow.store.admin import paused_rules
-
-        paused = paused_rules(conn)
-    found = [
-        {
-            "rule": r.name, "playbook": r.playbook, "cadence": str(r.cadence), "cooldown": describe_duration(r.cooldown),
-            "priority": r.priority, "category": r.category, "channels": list(r.channels),
-            "counts_toward_cap": r.counts_toward_cap, "paused": r.name in paused, "description": r.description,
-        }
-        for r in engine.rules
-    ]  # fmt: skip
+    found = _engine().rule_list()
     _emit(found, as_json, lambda: "\n".join(
         f"{r['rule']:<20} {r['playbook']:<8} {'PAUSED ' if r['paused'] else ''}{r['cadence']}, cooldown {r['cooldown']}, priority {r['priority']} — {r['description']}"
         for r in found
@@ -339,3 +313,103 @@ def org(org: str, state: str, actor: str) -> None:
     """The organisation kill switch: `nudgeflow org uni-north off` silences all its users."""
     _engine().set_org(org, agent_enabled=state == "on", actor=actor)
     click.echo(f"agent {state} for organisation {org}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--demo", is_flag=True, help="Load the career demo first (once) and print a key.")
+@click.option("--no-loops", is_flag=True, help="Serve the API only; run `nudgeflow worker` apart.")
+@click.option(
+    "--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True
+)
+@friendly
+def serve(host: str, port: int, demo: bool, no_loops: bool, log_format: str) -> None:
+    """The HTTP API, with sweeps and deliveries running in the same process."""
+    from nudgeflow import service
+
+    service.configure_logging(log_format == "json")
+    engine = _engine()
+    if demo:
+        service.load_demo_once(engine, 200, seed=7, say=structlog.get_logger("nudgeflow"))
+        key = service.quick_start_key(engine)
+        user = engine.nudges(status="delivered", limit=1)
+        who = user[0]["user_id"] if user else "demo-0001"
+        base = f"http://{host}:{port}"
+        click.echo(f"\nnudgeflow is serving the career demo at {base}\n"
+                   f"  API docs:      {base}/docs\n"
+                   f"  an admin key:  {key}\n"
+                   f"  try:           curl -H 'Authorization: Bearer {key}' {base}/v1/users/{who}/nudges\n"
+                   f"  stop with Ctrl+C\n", err=True)  # fmt: skip
+    service.serve(engine, host, port, loops=not no_loops)
+
+
+@main.command()
+@click.option(
+    "--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True
+)
+@friendly
+def worker(log_format: str) -> None:
+    """The engine's loops without the API: sweeps, deliveries. Run several on PostgreSQL;
+    SIGTERM finishes the batch in hand."""
+    from nudgeflow import service
+
+    service.configure_logging(log_format == "json")
+    service.work(_engine())
+
+
+@main.group()
+def keys() -> None:
+    """API keys: host apps use one, admins an admin key. Only a hash is stored."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option("--admin", "admin_key", is_flag=True, help="An admin key (the /v1/admin routes).")
+@actor_option
+@json_option
+@friendly
+def create_key(name: str, admin_key: bool, actor: str, as_json: bool) -> None:
+    """Make a key; it is printed once and cannot be shown again."""
+    made = _engine().credentials.create_key(name, admin_key=admin_key, actor=actor)
+    data = {"id": made.id, "name": made.name, "admin": made.admin, "key": made.key}
+    _emit(data, as_json, lambda: f"{made.key}\n(key {made.id}; keep it: it is not shown again)")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@actor_option
+@friendly
+def revoke_key(key_id: str, actor: str) -> None:
+    """Revoke key KEY_ID (k_…): it stops working at once."""
+    _engine().credentials.revoke_key(key_id, actor=actor)
+    click.echo(f"key {key_id} revoked")
+
+
+@keys.command("list")
+@json_option
+@friendly
+def list_keys(as_json: bool) -> None:
+    found = _engine().credentials.list_keys()
+    _emit(found, as_json, lambda: "\n".join(
+        f"{k['id']}  {'admin' if k['admin'] else 'host '}  {k['name']:<20} "
+        f"{'revoked ' + str(k['revoked_at']) if k['revoked_at'] else 'active'}"
+        for k in found
+    ) or "no keys")  # fmt: skip
+
+
+@main.command()
+@click.argument("user_id")
+@click.option("--hours", type=click.IntRange(1, 24 * 366), help="Valid for (default 168).")
+@json_option
+@friendly
+def token(user_id: str, hours: int | None, as_json: bool) -> None:
+    """A signed token for USER_ID's browser or links: their inbox, actions and preferences."""
+    engine = _engine()
+    engine.preferences(user_id)  # an unknown user is an error, not a token
+    made, expires = engine.credentials.issue_token(user_id, hours)
+    _emit(
+        {"token": made, "expires_at": expires},
+        as_json,
+        lambda: f"{made}\n(expires {expires:%Y-%m-%d %H:%M} UTC)",
+    )

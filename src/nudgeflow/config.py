@@ -25,7 +25,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     rules: dict[str, RuleOverride] = Field(default_factory=dict)
     sweep_batch_size: int = Field(default=500, ge=1, le=10_000)
     lease_seconds: int = Field(default=300, ge=10)
+    # The service (`nudgeflow serve` / `worker`).
+    secret_key: SecretStr | None = None  # signs user tokens; made and kept in the database if unset
+    user_token_hours: int = Field(default=24 * 7, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1_024)
+    sweep_every_seconds: float = Field(default=60, gt=0)
+    deliver_every_seconds: float = Field(default=5, gt=0)
 
     @field_validator("daily_at")
     @classmethod

@@ -9,17 +9,26 @@ engine.explain("u1").render()
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
 
-from nudgeflow import lifecycle
+from nudgeflow import lifecycle, report, telemetry
 from nudgeflow.clock import Clock, SystemClock, ensure_utc
 from nudgeflow.config import Settings, load_settings
-from nudgeflow.errors import ConfigError, Forbidden, InvalidInput, NotFound, UnknownPlan
+from nudgeflow.credentials import Credentials
+from nudgeflow.errors import (
+    ConfigError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NudgeflowError,
+    UnknownPlan,
+)
 from nudgeflow.evaluation import (
     Ticks,
     build_user,
@@ -34,13 +43,15 @@ from nudgeflow.flags import Flag, FlagGate
 from nudgeflow.localtime import Span, at_local, local_day
 from nudgeflow.playbooks import load_playbooks
 from nudgeflow.policy import History
-from nudgeflow.rules import Facts, Playbook, Rule
-from nudgeflow.store import admin, database, nudges, sweeps
+from nudgeflow.rules import Facts, Playbook, Rule, describe_duration
+from nudgeflow.store import admin, database, nudges, reports, sweeps
 from nudgeflow.store import facts as fact_store
 from nudgeflow.sweep import Sweeper, SweepReport
 
 # A snoozed nudge looks this many days ahead for room under the cap, then comes back anyway.
 MAX_SNOOZE_DAYS = 7
+# What an inbox lists unless asked otherwise: what the user has been shown.
+INBOX = ("delivered", "accepted", "snoozed", "dismissed", "expired")
 
 
 class Engine:
@@ -85,6 +96,11 @@ class Engine:
             )
         return rules
 
+    @cached_property
+    def credentials(self) -> Credentials:
+        """API keys and user tokens, for the HTTP API."""
+        return Credentials(self.db, self.settings, self.clock)
+
     def close(self) -> None:
         self.db.dispose()
 
@@ -117,7 +133,7 @@ class Engine:
     ) -> Preferences:
         prefs = parse(Preferences, preferences)
         with database.writer(self.db).begin() as conn:
-            self._require_users(conn, [user_id])
+            self._require_users(conn, [user_id], NotFound("user", user_id))
             fact_store.put_preferences(
                 conn, [(user_id, prefs.model_dump(mode="json"))], self._now()
             )
@@ -125,7 +141,7 @@ class Engine:
 
     def preferences(self, user_id: str) -> Preferences:
         with self.db.connect() as conn:
-            self._require_users(conn, [user_id])
+            self._require_users(conn, [user_id], NotFound("user", user_id))
             return parse_preferences(sweeps.load_preferences(conn, [user_id]).get(user_id))
 
     def track(self, events: EventIn | dict[str, Any] | Iterable[EventIn | dict[str, Any]]) -> int:
@@ -152,10 +168,14 @@ class Engine:
                 raise NotFound("record", f"{user_id}/{kind}/{key}")
 
     @staticmethod
-    def _require_users(conn: sa.Connection, user_ids: Iterable[str]) -> None:
+    def _require_users(
+        conn: sa.Connection, user_ids: Iterable[str], error: NudgeflowError | None = None
+    ) -> None:
         missing = fact_store.missing_users(conn, user_ids)
         if missing:
-            raise InvalidInput("user_id", f"no user {sorted(missing)[0]!r}; upsert the user first")
+            raise error or InvalidInput(
+                "user_id", f"no user {sorted(missing)[0]!r}; upsert the user first"
+            )
 
     # ---- operators ------------------------------------------------------------------------
 
@@ -176,6 +196,21 @@ class Engine:
         with database.writer(self.db).begin() as conn:
             admin.set_rule_paused(conn, name, paused, actor=actor, now=self._now())
 
+    def rule_list(self) -> list[dict[str, Any]]:
+        """Every rule with its cadence, cooldown, priority and whether an admin paused it."""
+        with self.db.connect() as conn:
+            paused = admin.paused_rules(conn)
+        return [
+            {
+                "rule": r.name, "playbook": r.playbook, "cadence": str(r.cadence),
+                "cooldown": describe_duration(r.cooldown), "priority": r.priority,
+                "category": r.category, "channels": list(r.channels),
+                "counts_toward_cap": r.counts_toward_cap, "paused": r.name in paused,
+                "description": r.description,
+            }
+            for r in self.rules
+        ]  # fmt: skip
+
     def set_flag(self, flag: Flag, *, actor: str = "cli") -> None:
         if not 0 <= flag.percentage <= 100:
             raise InvalidInput("percentage", f"must be 0–100, not {flag.percentage}")
@@ -184,6 +219,12 @@ class Engine:
         with database.writer(self.db).begin() as conn:
             admin.set_flag(conn, flag, actor=actor, now=self._now())
 
+    def organisation(self, org: str) -> dict[str, Any]:
+        """The organisation's kill switch; an organisation never switched is on."""
+        with self.db.connect() as conn:
+            enabled = admin.org_enabled(conn, org)
+        return {"id": org, "agent_enabled": enabled}
+
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
             return admin.audit_entries(conn, limit)
@@ -191,11 +232,27 @@ class Engine:
     # ---- the work -------------------------------------------------------------------------
 
     def sweep(
-        self, at: datetime | None = None, *, dry_run: bool = False, keep_decisions: bool = False
+        self,
+        at: datetime | None = None,
+        *,
+        dry_run: bool = False,
+        keep_decisions: bool = False,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> SweepReport:
-        """Look at every due user once; `at` runs at a virtual time."""
+        """Look at every due user once; `at` runs at a virtual time. `should_stop` is asked
+        between batches (a worker shutting down finishes the batch in hand)."""
         sweeper = Sweeper(self.db, self.rules, self.settings, keep_decisions=keep_decisions)
-        return sweeper.run(self._now(at), dry_run=dry_run)
+        report = sweeper.run(self._now(at), dry_run=dry_run, should_stop=should_stop)
+        telemetry.record_sweep(report)
+        return report
+
+    def report(self, period_name: str = "24h", at: datetime | None = None) -> dict[str, Any]:
+        """What the nudges made in the last `period_name` (24h, 7d, 30d) led to."""
+        since = self._now(at) - report.period(period_name)
+        with self.db.connect() as conn:
+            rows = reports.nudge_outcomes(conn, since)
+            off, everyone = reports.nudges_off(conn)
+        return {"period": period_name, "since": since, **report.summarize(rows, off, everyone)}
 
     def deliver_due(self, at: datetime | None = None, *, batch: int = 1000) -> dict[str, int]:
         """Expire what is past its expiry, then show due in-app nudges in the inbox."""
@@ -211,6 +268,7 @@ class Engine:
                 counts[key] += done
                 if done < batch:
                     break
+        telemetry.record_delivery(counts)
         return counts
 
     def explain(self, user_id: str, at: datetime | None = None) -> Explanation:
@@ -257,6 +315,28 @@ class Engine:
     ) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
             return nudges.list_nudges(conn, user_id=user_id, status=status, limit=limit)
+
+    def inbox(
+        self,
+        user_id: str,
+        *,
+        statuses: Sequence[str] = INBOX,
+        limit: int = 50,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """A page of what the user has been shown, newest first; `after` is the (created_at,
+        id) of the last nudge of the page before."""
+        with self.db.connect() as conn:
+            page = nudges.inbox(conn, user_id, statuses, limit, after)
+            if not page:
+                self._require_users(conn, [user_id], NotFound("user", user_id))
+        return page
+
+    def mark_seen(self, user_id: str, nudge_ids: Sequence[str]) -> int:
+        """Mark the user's nudges seen (the inbox opened them); returns how many were new."""
+        with database.writer(self.db).begin() as conn:
+            self._require_users(conn, [user_id], NotFound("user", user_id))
+            return nudges.mark_seen(conn, user_id, nudge_ids, self._now())
 
     def nudge(self, nudge_id: str) -> dict[str, Any]:
         with self.db.connect() as conn:

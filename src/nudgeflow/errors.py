@@ -5,7 +5,8 @@ NudgeflowError
 ├── InvalidInput           a fact or request is malformed (names the field)
 │   └── UnknownPlan
 ├── NotFound               no such user, nudge, rule or organisation
-├── Forbidden              the nudge belongs to another user
+├── Unauthorized           no credentials, or a key or token that is unknown, revoked or expired
+├── Forbidden              the nudge belongs to another user, or the caller may not do this
 └── IllegalTransition      the nudge cannot move from its status to the one asked
 """
 
@@ -39,6 +40,10 @@ class NotFound(NudgeflowError):
         self.what = what
         self.ident = ident
         super().__init__(f"no {what} {ident!r}")
+
+
+class Unauthorized(NudgeflowError):
+    pass
 
 
 class Forbidden(NudgeflowError):

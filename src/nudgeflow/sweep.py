@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +45,7 @@ class SweepReport:
     scheduled: int = 0
     deferred: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
+    by_rule: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, outcome)
     rule_errors: int = 0
     batches: int = 0
     seconds: float = 0.0
@@ -54,6 +55,7 @@ class SweepReport:
         self.users += runs
         self.rule_errors += errors
         self.candidates += len(decided)
+        self.by_rule.update((d.rule.name, d.outcome) for _, d in decided)
         for _, decision in decided:
             if decision.outcome == "suppressed":
                 self.suppressed[decision.suppressed_by or "?"] += 1
@@ -93,8 +95,15 @@ class Sweeper:
         self.keep_decisions = keep_decisions
 
     def run(
-        self, now: datetime, *, dry_run: bool = False, max_batches: int | None = None
+        self,
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        max_batches: int | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> SweepReport:
+        """Claim, decide and write batch after batch until no user is due. `should_stop` is
+        asked between batches: a stopping worker finishes the batch in hand and claims no more."""
         report = SweepReport(now, dry_run)
         started = time.perf_counter()
         with self.db.connect() as conn:
@@ -102,7 +111,7 @@ class Sweeper:
             flags = FlagGate(admin.load_flags(conn))
         ticks = Ticks(now, self.rules)
         after: tuple[datetime, str] | None = None
-        while max_batches is None or report.batches < max_batches:
+        while (max_batches is None or report.batches < max_batches) and not should_stop():
             batch = self._peek(now, after) if dry_run else self._claim(now)
             if not batch:
                 break
@@ -110,7 +119,8 @@ class Sweeper:
             self._process(batch, ticks, paused, flags, report, write=not dry_run)
             report.batches += 1
         report.seconds = time.perf_counter() - started
-        log.info("sweep", **{k: v for k, v in report.as_dict().items() if k != "suppressed"})
+        if report.users:
+            log.info("sweep", **{k: v for k, v in report.as_dict().items() if k != "suppressed"})
         return report
 
     def _claim(self, now: datetime) -> list[UserRow]:

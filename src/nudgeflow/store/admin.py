@@ -56,6 +56,13 @@ def set_org(
     )
 
 
+def org_enabled(conn: sa.Connection, org: str) -> bool:
+    enabled = conn.execute(
+        sa.select(organisations.c.agent_enabled).where(organisations.c.id == org)
+    ).scalar()
+    return True if enabled is None else bool(enabled)
+
+
 def paused_rules(conn: sa.Connection) -> frozenset[str]:
     return frozenset(
         conn.execute(sa.select(rule_states.c.rule).where(rule_states.c.paused)).scalars()

@@ -29,6 +29,35 @@ def list_nudges(
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def inbox(
+    conn: sa.Connection,
+    user_id: str,
+    statuses: Sequence[str],
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> list[dict[str, Any]]:
+    """A page of the user's nudges, newest first, after the (created_at, id) of the last one
+    of the page before."""
+    query = sa.select(nudges).where(
+        (nudges.c.user_id == user_id) & nudges.c.status.in_(list(statuses))
+    )
+    if after is not None:
+        query = query.where(sa.tuple_(nudges.c.created_at, nudges.c.id) < after)
+    query = query.order_by(nudges.c.created_at.desc(), nudges.c.id.desc()).limit(limit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def mark_seen(conn: sa.Connection, user_id: str, nudge_ids: Sequence[str], now: datetime) -> int:
+    """Mark the user's nudges among `nudge_ids` seen, once; others' ids are ignored."""
+    result = conn.execute(
+        sa.update(nudges)
+        .where(nudges.c.user_id == user_id)
+        .where(nudges.c.id.in_(list(nudge_ids)) & nudges.c.seen_at.is_(None))
+        .values(seen_at=now)
+    )
+    return int(result.rowcount)
+
+
 def get_nudge(conn: sa.Connection, nudge_id: str) -> dict[str, Any] | None:
     row = conn.execute(sa.select(nudges).where(nudges.c.id == nudge_id)).mappings().first()
     return dict(row) if row else None
@@ -98,7 +127,13 @@ def deliver_in_app(conn: sa.Connection, now: datetime, limit: int) -> int:
             nudges.c.id.in_([d.nudge_id for d in due])
             & nudges.c.status.in_(["scheduled", "snoozed"])
         )
-        .values(status="delivered", updated_at=now)
+        .values(
+            status="delivered",
+            updated_at=now,
+            delivered_at=sa.func.coalesce(
+                nudges.c.delivered_at, sa.literal(now, nudges.c.delivered_at.type)
+            ),
+        )
     )
     return len(due)
 

@@ -163,6 +163,8 @@ nudges = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("acted_at", UTCDateTime, nullable=True),
     sa.Column("data", JSON, nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=True),  # the user saw it in the inbox
+    sa.Column("delivered_at", UTCDateTime, nullable=True),  # first shown, for time to action
     sa.UniqueConstraint("user_id", "rule", "dedupe_key"),
     sa.Index("ix_nudges_user_id_created_at", "user_id", "created_at"),
 )
@@ -214,4 +216,38 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(256), nullable=False),
     sa.Column("before", JSON, nullable=True),
     sa.Column("after", JSON, nullable=True),
+)
+
+# Credentials of the HTTP API. Only a hash of each key is kept: a stolen database holds no key.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Secrets this installation made for itself, such as the key that signs user tokens when
+# NUDGEFLOW_SECRET_KEY is not set.
+instance_secrets = sa.Table(
+    "instance_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+)
+
+# The first answer to each request sent with an Idempotency-Key, replayed to its repeats.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("caller", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("content_type", sa.String(128), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
 )

@@ -239,7 +239,7 @@ def write_decisions(
             )  # fmt: skip
     bulk.insert_rows(conn, nudges, inserts)
     if updates:
-        changing = _NUDGE_COLUMNS[2:]  # all but id and user_id
+        changing = _NUDGE_COLUMNS[2:-2]  # all but id, user_id, seen_at and delivered_at
         stmt = (
             sa.update(nudges)
             .where(nudges.c.id == sa.bindparam("nid"))
@@ -247,7 +247,7 @@ def write_decisions(
         )
         conn.execute(
             stmt,
-            [{"nid": row[0], **dict(zip((f"v_{c}" for c in changing), row[2:], strict=True))} for row in updates],
+            [{"nid": row[0], **dict(zip((f"v_{c}" for c in changing), row[2:-2], strict=True))} for row in updates],
         )  # fmt: skip
     bulk.insert_rows(conn, deliveries, outbox)
 
@@ -279,6 +279,8 @@ def _nudge_row(nudge_id: str, user_id: str, decision: Decision, now: datetime) -
         now,
         None,
         dict(c.data),
+        None,
+        None,
     )
 
 

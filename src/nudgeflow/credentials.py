@@ -1,0 +1,138 @@
+"""Who is calling the API: host apps and admins with API keys, users with signed tokens.
+
+An API key reads `nfk_<id>.<secret>`. Only a SHA-256 of the secret is stored, so a copy of the
+database holds no usable key; the secret is shown once, when the key is made. The secret is 32
+random bytes, so a plain hash is enough: there is nothing to guess a dictionary word from.
+
+A user token reads `nfu_<signed payload>`: a user id and an expiry, signed with the secret
+key (itsdangerous). It reaches that user's inbox, actions and preferences, nothing else, and
+it needs no database row: links in emails carry it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from nudgeflow.clock import Clock
+from nudgeflow.config import Settings
+from nudgeflow.errors import InvalidInput, NotFound, Unauthorized
+from nudgeflow.ids import new_id
+from nudgeflow.store import admin, credentials
+from nudgeflow.store.database import writer
+
+KEY_PREFIX = "nfk_"
+TOKEN_PREFIX = "nfu_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: Literal["host", "admin", "user"]
+    name: str  # who, for the audit log: "key:<id> (<name>)" or "user:<id>"
+    user_id: str | None = None
+
+    def may_act_for(self, user_id: str) -> bool:
+        return self.kind != "user" or self.user_id == user_id
+
+
+@dataclass(frozen=True)
+class NewKey:
+    id: str
+    name: str
+    admin: bool
+    key: str  # the whole key, shown once
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Credentials:
+    def __init__(self, db: sa.Engine, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    # ---- API keys ---------------------------------------------------------------------------
+
+    def create_key(self, name: str, *, admin_key: bool = False, actor: str = "cli") -> NewKey:
+        if not name.strip() or len(name) > 128:
+            raise InvalidInput("name", "a key needs a name of 1–128 characters")
+        key_id, secret, now = new_id("k"), secrets.token_urlsafe(32), self.clock.now()
+        with writer(self.db).begin() as conn:
+            credentials.insert_key(
+                conn, key_id, name=name, admin=admin_key, secret_hash=_digest(secret), now=now
+            )
+            admin.audit(conn, actor=actor, action="key.create", target=f"key:{key_id}",
+                        before=None, after={"name": name, "admin": admin_key}, now=now)  # fmt: skip
+        return NewKey(key_id, name, admin_key, f"{KEY_PREFIX}{key_id}.{secret}")
+
+    def revoke_key(self, key_id: str, *, actor: str = "cli") -> None:
+        now = self.clock.now()
+        with writer(self.db).begin() as conn:
+            if not credentials.revoke_key(conn, key_id, now):
+                raise NotFound("active key", key_id)
+            admin.audit(conn, actor=actor, action="key.revoke", target=f"key:{key_id}",
+                        before={"revoked": False}, after={"revoked": True}, now=now)  # fmt: skip
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            found = credentials.list_keys(conn)
+        return [{k: v for k, v in row.items() if k != "secret_hash"} for row in found]
+
+    # ---- user tokens ------------------------------------------------------------------------
+
+    @cached_property
+    def _signer(self) -> URLSafeSerializer:
+        configured = self.settings.secret_key
+        if configured is not None:
+            secret = configured.get_secret_value()
+        else:
+            with writer(self.db).begin() as conn:
+                secret = credentials.instance_secret(conn, "user_tokens")
+        return URLSafeSerializer(secret, salt="nudgeflow.user-token")
+
+    def issue_token(self, user_id: str, hours: int | None = None) -> tuple[str, datetime]:
+        """A token for `user_id` that expires in `hours` (default: the user_token_hours setting)."""
+        expires = self.clock.now() + timedelta(hours=hours or self.settings.user_token_hours)
+        payload = {"u": user_id, "e": int(expires.timestamp())}
+        token = self._signer.dumps(payload)
+        return TOKEN_PREFIX + str(token), expires.replace(microsecond=0)
+
+    # ---- who is calling -----------------------------------------------------------------------
+
+    def identify(self, credential: str) -> Caller:
+        """The caller a bearer credential stands for, or Unauthorized saying why not."""
+        if credential.startswith(TOKEN_PREFIX):
+            return self._user(credential.removeprefix(TOKEN_PREFIX))
+        if credential.startswith(KEY_PREFIX):
+            return self._key(credential.removeprefix(KEY_PREFIX))
+        raise Unauthorized("the credential is neither an API key (nfk_…) nor a user token (nfu_…)")
+
+    def _user(self, token: str) -> Caller:
+        try:
+            payload = self._signer.loads(token)
+        except BadSignature:
+            raise Unauthorized("the user token's signature is not valid") from None
+        if payload["e"] <= self.clock.now().timestamp():
+            expired = datetime.fromtimestamp(payload["e"], UTC).isoformat()
+            raise Unauthorized(f"the user token expired at {expired}")
+        return Caller("user", f"user:{payload['u']}", user_id=payload["u"])
+
+    def _key(self, key: str) -> Caller:
+        key_id, _, secret = key.partition(".")
+        with self.db.connect() as conn:
+            row = credentials.find_key(conn, key_id)
+        if row is None or not hmac.compare_digest(row["secret_hash"], _digest(secret)):
+            raise Unauthorized("unknown API key")
+        if row["revoked_at"] is not None:
+            raise Unauthorized(f"API key {key_id} was revoked")
+        return Caller("admin" if row["admin"] else "host", f"key:{key_id} ({row['name']})")

@@ -1,0 +1,66 @@
+"""The engine's loops, run by `nudgeflow serve` beside the API and by `nudgeflow worker`
+alone: sweep due users every `sweep_every_seconds`, deliver due nudges every
+`deliver_every_seconds`, and forget idempotency answers older than a day.
+
+Stopping is graceful: the sweep in hand finishes its batch (its users' leases are released as
+it writes them) and claims no more; nothing is cut off half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from nudgeflow.engine import Engine
+from nudgeflow.store import idempotency
+from nudgeflow.store.database import writer
+
+log = structlog.get_logger("nudgeflow.loops")
+
+
+class Loops:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Until stop(): every loop on its own interval."""
+        settings = self.engine.settings
+        log.info("loops_started", sweep_every=settings.sweep_every_seconds,
+                 deliver_every=settings.deliver_every_seconds)  # fmt: skip
+        await asyncio.gather(
+            self._every(settings.sweep_every_seconds, "sweep", self._sweep),
+            self._every(settings.deliver_every_seconds, "deliver", self._deliver),
+            self._every(3600, "forget_idempotency", self._forget),
+        )
+        log.info("loops_stopped")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _every(self, seconds: float, name: str, work: Callable[[], Any]) -> None:
+        while not self.stopping.is_set():
+            try:
+                result = await asyncio.to_thread(work)
+                if result:
+                    log.info(name, result=result)
+            except Exception:  # one failed round must not end the loop; the next retries
+                log.exception(f"{name}_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+
+    def _sweep(self) -> None:
+        self.engine.sweep(should_stop=self.stopping.is_set)  # the sweep logs its own report
+
+    def _deliver(self) -> dict[str, int] | None:
+        counts = self.engine.deliver_due()
+        return counts if any(counts.values()) else None
+
+    def _forget(self) -> int:
+        before = self.engine.clock.now() - timedelta(days=1)
+        with writer(self.engine.db).begin() as conn:
+            return idempotency.forget_before(conn, before)
