@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
     sweep_every_seconds: float = Field(default=60, gt=0)
     deliver_every_seconds: float = Field(default=5, gt=0)
+    # Delivery (dispatch.py): attempts, backoff, breakers, and where links in messages point.
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    delivery_attempts: int = Field(default=8, ge=1, le=50)
+    retry_base_seconds: float = Field(default=900, gt=0)
+    retry_cap_seconds: float = Field(default=8 * 3600, gt=0)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_cool_down_seconds: float = Field(default=60, gt=0)
+    send_timeout_seconds: float = Field(default=30, gt=0)
 
     @field_validator("daily_at")
     @classmethod

@@ -107,6 +107,29 @@ class Credentials:
         token = self._signer.dumps(payload)
         return TOKEN_PREFIX + str(token), expires.replace(microsecond=0)
 
+    # ---- links in messages --------------------------------------------------------------------
+
+    @cached_property
+    def _links(self) -> URLSafeSerializer:
+        return URLSafeSerializer(self._signer.secret_keys[-1], salt="nudgeflow.link")
+
+    def link_token(self, user_id: str, purpose: str, subject: str = "", *, hours: int) -> str:
+        """A token for one link in a message: `purpose` (accept, dismiss, snooze, preferences,
+        unsubscribe) on `subject` (a nudge id) for `user_id`, until `hours` from now."""
+        expires = int((self.clock.now() + timedelta(hours=hours)).timestamp())
+        return str(self._links.dumps({"u": user_id, "p": purpose, "s": subject, "e": expires}))
+
+    def read_link(self, token: str) -> tuple[str, str, str]:
+        """(user_id, purpose, subject) of a link token, or Unauthorized when it is forged or
+        has expired."""
+        try:
+            payload = self._links.loads(token)
+        except BadSignature:
+            raise Unauthorized("this link is not one nudgeflow made") from None
+        if payload["e"] <= self.clock.now().timestamp():
+            raise Unauthorized("this link has expired")
+        return payload["u"], payload["p"], payload["s"]
+
     # ---- who is calling -----------------------------------------------------------------------
 
     def identify(self, credential: str) -> Caller:

@@ -23,6 +23,10 @@ DECISIONS = Counter(
 DELIVERIES = Counter(
     "nudgeflow_deliveries", "Delivery attempts, by channel and result", ["channel", "result"]
 )
+AMBIGUOUS = Counter(
+    "nudgeflow_ambiguous_deliveries",
+    "Attempts a crash cut off after the request may have left; sent again, flagged",
+)
 EXPIRED = Counter("nudgeflow_nudges_expired", "Nudges that expired before anyone acted")
 SWEEP_SECONDS = Histogram(
     "nudgeflow_sweep_seconds",

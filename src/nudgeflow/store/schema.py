@@ -177,13 +177,31 @@ deliveries = sa.Table(
         "nudge_id", sa.String(40), sa.ForeignKey("nudges.id", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # pending, sent, dead, cancelled
+    # pending, sending (claimed, an attempt under way), sent, dead, cancelled
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("next_attempt_at", UTCDateTime, nullable=True, index=True),  # null once settled
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),  # while sending
+    sa.Column("provider_id", sa.String(256), nullable=True),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    # An attempt a crash interrupted may have reached the user; it is sent again, flagged.
+    sa.Column("ambiguous", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("nudge_id", "channel"),
+)
+
+# Addresses a provider told us are gone (a blocked bot, a webhook answering 410): nothing more
+# is sent there until the user's address changes.
+unreachable = sa.Table(
+    "unreachable",
+    metadata,
+    sa.Column("user_id", Id, _user_fk(), primary_key=True),
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
 )
 
 rule_errors = sa.Table(

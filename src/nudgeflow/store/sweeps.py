@@ -235,7 +235,8 @@ def write_decisions(
         (updates if decision.existing_id else inserts).append(row)
         if not suppressed:
             outbox.append(
-                (new_id("d"), nudge_id, decision.channel, "pending", decision.deliver_at, 0, None, now, now)
+                (new_id("d"), nudge_id, decision.channel, "pending", decision.deliver_at, 0, None, now, now,
+                 None, None, None, False)
             )  # fmt: skip
     bulk.insert_rows(conn, nudges, inserts)
     if updates:

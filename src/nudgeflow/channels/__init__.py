@@ -1,0 +1,1 @@
+"""Channels: one module per provider behind the interface in base.py."""

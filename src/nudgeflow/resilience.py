@@ -1,0 +1,112 @@
+"""Pure pieces that keep delivery polite to providers: retry backoff with full jitter, token
+buckets for rate limits, and a circuit breaker. Time is passed in (seconds on any monotonic
+scale), so tests and simulations drive them without sleeping.
+
+Full jitter (AWS, "Exponential Backoff and Jitter"): the wait before retry n is uniform in
+[0, min(cap, base · 2ⁿ)]; many clients retrying at once spread out instead of stampeding.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds to wait before retrying after failed attempt number `attempt` (1, 2, …)."""
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return rng.uniform(0, ceiling)
+
+
+@dataclass
+class TokenBucket:
+    """`rate` tokens a second, up to `burst` saved up."""
+
+    rate: float
+    burst: float
+    tokens: float = field(init=False)
+    updated: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def _refill(self, now: float) -> None:
+        if self.updated is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token is there; takes nothing."""
+        self._refill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        self._refill(now)
+        self.tokens -= 1
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A limit: `count` per `per` seconds, with bursts up to `count`."""
+
+    count: float
+    per: float
+
+    def bucket(self) -> TokenBucket:
+        return TokenBucket(rate=self.count / self.per, burst=self.count)
+
+
+class RateLimits:
+    """An overall limit for a provider plus one per recipient key (a chat, a domain)."""
+
+    def __init__(self, overall: Rate | None, per_key: Rate | None = None) -> None:
+        self.overall = overall.bucket() if overall else None
+        self.per_key = per_key
+        self.keys: dict[str, TokenBucket] = {}
+
+    def wait(self, key: str, now: float) -> float:
+        """Seconds until a message to `key` may go; 0 takes the tokens and means go now."""
+        mine = self.keys.setdefault(key, self.per_key.bucket()) if self.per_key else None
+        buckets = [b for b in (self.overall, mine) if b is not None]
+        longest = max((b.wait(now) for b in buckets), default=0.0)
+        if longest == 0:
+            for bucket in buckets:
+                bucket.take(now)
+        return longest
+
+
+State = Literal["closed", "open", "half_open"]
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after `threshold` failures in a row; after `cool_down` seconds lets one probe
+    through (half-open); the probe's success closes it, its failure opens it again."""
+
+    threshold: int = 5
+    cool_down: float = 30.0
+    state: State = "closed"
+    failures: int = 0
+    opened_at: float = 0.0
+    probing: bool = False
+
+    def allows(self, now: float) -> bool:
+        if self.state == "open" and now - self.opened_at >= self.cool_down:
+            self.state, self.probing = "half_open", False
+        if self.state == "half_open" and not self.probing:
+            self.probing = True
+            return True
+        return self.state == "closed"
+
+    def reopens_at(self) -> float:
+        """When an open breaker will let a probe through."""
+        return self.opened_at + self.cool_down
+
+    def succeeded(self) -> None:
+        self.state, self.failures, self.probing = "closed", 0, False
+
+    def failed(self, now: float) -> None:
+        self.failures += 1
+        if self.state == "half_open" or self.failures >= self.threshold:
+            self.state, self.opened_at, self.probing = "open", now, False
