@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from nudgeflow import providers
 from nudgeflow.cadence import WEEKDAYS, parse_cadence
 from nudgeflow.errors import ConfigError
 from nudgeflow.facts import QuietHours, describe
@@ -113,6 +114,9 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(default=5, ge=1)
     breaker_cool_down_seconds: float = Field(default=60, gt=0)
     send_timeout_seconds: float = Field(default=30, gt=0)
+    email: providers.Email | None = None  # no section: no email channel
+    telegram: providers.Telegram | None = None
+    webhook: providers.Webhook | None = None
 
     @field_validator("daily_at")
     @classmethod
