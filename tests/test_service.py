@@ -166,7 +166,9 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(
         record = {"props": WEAK_RESUME["props"]}["props"]
         httpx.put(f"{base}/v1/users/ana/records/resume/main", json=record, headers=auth)
         deadline = time.monotonic() + 20
-        while not engine.nudges(user_id="ana", status="delivered") and time.monotonic() < deadline:
+        while time.monotonic() < deadline and "resume_weak" not in {
+            n["rule"] for n in engine.nudges(user_id="ana", status="delivered")
+        }:
             time.sleep(0.1)
         inbox = httpx.get(f"{base}/v1/users/ana/nudges", headers={**auth, "X-Request-ID": "r-42"})
         assert inbox.headers["x-request-id"] == "r-42"

@@ -144,6 +144,13 @@ class Engine:
             self._require_users(conn, [user_id], NotFound("user", user_id))
             return parse_preferences(sweeps.load_preferences(conn, [user_id]).get(user_id))
 
+    def user_timezone(self, user_id: str) -> str:
+        with self.db.connect() as conn:
+            row = sweeps.load_user(conn, user_id)
+        if row is None:
+            raise NotFound("user", user_id)
+        return str(build_user(row).timezone)
+
     def track(self, events: EventIn | dict[str, Any] | Iterable[EventIn | dict[str, Any]]) -> int:
         """Store events; returns how many were new (an event sent twice is stored once)."""
         batch = [
