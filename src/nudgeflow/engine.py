@@ -39,6 +39,7 @@ from nudgeflow.evaluation import (
 )
 from nudgeflow.explain import Explanation
 from nudgeflow.facts import EventIn, Preferences, RecordIn, UserIn, parse
+from nudgeflow.fallback import fall_back_due
 from nudgeflow.flags import Flag, FlagGate
 from nudgeflow.localtime import Span, at_local, local_day
 from nudgeflow.playbooks import load_playbooks
@@ -262,7 +263,8 @@ class Engine:
         return {"period": period_name, "since": since, **report.summarize(rows, off, everyone)}
 
     def deliver_due(self, at: datetime | None = None, *, batch: int = 1000) -> dict[str, int]:
-        """Expire what is past its expiry, then show due in-app nudges in the inbox."""
+        """Expire what is past its expiry, show due in-app nudges in the inbox, and queue the
+        fallbacks of in-app nudges left unseen (other channels go out through dispatch)."""
         now = self._now(at)
         counts = {"expired": 0, "delivered_in_app": 0}
         for key, step in (
@@ -275,6 +277,9 @@ class Engine:
                 counts[key] += done
                 if done < batch:
                     break
+        if any(rule.fallback for rule in self.rules):
+            with database.writer(self.db).begin() as conn:
+                counts["fallbacks"] = fall_back_due(conn, self.rules, self.settings, now, batch)
         telemetry.record_delivery(counts)
         return counts
 

@@ -279,6 +279,29 @@ class _Decider:
         return cached
 
 
+def fall_back(
+    ctx: UserContext, rule: Rule, expires_at: datetime | None, now: datetime
+) -> tuple[datetime | None, tuple[Step, ...]]:
+    """When an in-app nudge nobody saw goes out on the rule's fallback channel, or None: the
+    same gates as a new nudge (kill switch, flags, preferences, paused rule, playbook), the
+    channel enabled and reachable, and quiet hours; never at or past its expiry. It already
+    counted toward the cap when it was made."""
+    assert rule.fallback is not None
+    gates, _ = _user_steps(ctx)[rule.proactive]
+    at, timing = _timing(ctx, rule.proactive, now)
+    steps = (
+        *gates,
+        _rule_step(rule.name, rule.name in ctx.paused_rules),
+        _playbook_step(rule.playbook, rule.playbook in ctx.preferences.playbooks_off),
+        _channel(ctx, (rule.fallback.channel,))[1],
+        timing,
+    )
+    if expires_at is not None and at >= expires_at:
+        steps = (*steps, Step("expiry", "suppress", "it expires at {:%Y-%m-%d %H:%M} UTC first", (expires_at,)))  # fmt: skip
+    stop = next((i for i, s in enumerate(steps) if s.verdict == "suppress"), None)
+    return (at, steps) if stop is None else (None, steps[: stop + 1])
+
+
 _NOT_CAPPED = Step("daily cap", "pass", "rule does not count toward the daily cap")
 
 

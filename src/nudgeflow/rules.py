@@ -122,6 +122,14 @@ RuleFunction: TypeAlias = Callable[[Facts, datetime], RuleOutput]
 
 
 @dataclass(frozen=True, slots=True)
+class Fallback:
+    """An in-app nudge not seen within `after` goes out on `channel` too (say, email)."""
+
+    channel: str
+    after: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     name: str
     playbook: str
@@ -135,6 +143,7 @@ class Rule:
     proactive: bool = True
     on_facts: bool = True
     description: str = ""
+    fallback: Fallback | None = None
 
     def evaluate(self, facts: Facts, now: datetime) -> tuple[list[Candidate], list[datetime]]:
         """Run the rule; its candidates and the times it asked to look again."""
@@ -206,6 +215,7 @@ class Playbook:
         counts_toward_cap: bool = True,
         proactive: bool = True,
         on_facts: bool = True,
+        fallback: tuple[str, str | timedelta] | None = None,
         name: str | None = None,
     ) -> Callable[[RuleFunction], RuleFunction]:
         """Register a rule. Settings are checked now, so a typo fails at import, not at 3 am."""
@@ -220,6 +230,7 @@ class Playbook:
             "counts_toward_cap": counts_toward_cap,
             "proactive": proactive,
             "on_facts": on_facts,
+            "fallback": Fallback(fallback[0], parse_duration(fallback[1])) if fallback else None,
         }
 
         def register(function: RuleFunction) -> RuleFunction:

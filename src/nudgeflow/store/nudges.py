@@ -55,7 +55,33 @@ def mark_seen(conn: sa.Connection, user_id: str, nudge_ids: Sequence[str], now: 
         .where(nudges.c.id.in_(list(nudge_ids)) & nudges.c.seen_at.is_(None))
         .values(seen_at=now)
     )
+    mine = conn.execute(
+        sa.select(nudges.c.id).where(
+            (nudges.c.user_id == user_id) & nudges.c.id.in_(list(nudge_ids))
+        )
+    ).scalars()
+    cancel_deliveries(conn, list(mine), now)  # a fallback waiting for quiet hours is moot now
     return int(result.rowcount)
+
+
+def unseen(
+    conn: sa.Connection, rule: str, channel: str, delivered_before: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """The rule's nudges shown in the inbox before `delivered_before`, not seen nor acted on,
+    and not yet considered for `channel`."""
+    considered = (
+        sa.select(deliveries.c.id)
+        .where((deliveries.c.nudge_id == nudges.c.id) & (deliveries.c.channel == channel))
+        .exists()
+    )
+    query = (
+        sa.select(nudges)
+        .where((nudges.c.rule == rule) & (nudges.c.status == "delivered"))
+        .where((nudges.c.channel == "in_app") & (nudges.c.delivered_at <= delivered_before))
+        .where(nudges.c.seen_at.is_(None) & ~considered)
+        .limit(limit)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def get_nudge(conn: sa.Connection, nudge_id: str) -> dict[str, Any] | None:

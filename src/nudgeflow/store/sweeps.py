@@ -112,6 +112,12 @@ def peek_due(
     return [_user_row(row, read) for row in conn.execute(query)]
 
 
+def load_users(conn: sa.Connection, user_ids: Sequence[str]) -> list[UserRow]:
+    read = bulk.codec(conn)
+    query = sa.select(*_USER_COLUMNS).where(users.c.id.in_(list(user_ids)))
+    return [_user_row(row, read) for row in conn.execute(query)]
+
+
 def load_user(conn: sa.Connection, user_id: str) -> UserRow | None:
     row = conn.execute(sa.select(*_USER_COLUMNS).where(users.c.id == user_id)).first()
     return _user_row(row, bulk.codec(conn)) if row else None
