@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -30,6 +31,7 @@ from nudgeflow.store import admin, credentials
 from nudgeflow.store.database import writer
 
 KEY_PREFIX = "nfk_"
+KEY_CACHE_SECONDS = 5.0
 TOKEN_PREFIX = "nfu_"
 
 
@@ -60,6 +62,7 @@ class Credentials:
         self.db = db
         self.settings = settings
         self.clock = clock
+        self._cache: dict[str, tuple[dict[str, Any] | None, float]] = {}
 
     # ---- API keys ---------------------------------------------------------------------------
 
@@ -82,6 +85,7 @@ class Credentials:
                 raise NotFound("active key", key_id)
             admin.audit(conn, actor=actor, action="key.revoke", target=f"key:{key_id}",
                         before={"revoked": False}, after={"revoked": True}, now=now)  # fmt: skip
+        self._cache.pop(key_id, None)
 
     def list_keys(self) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
@@ -132,6 +136,17 @@ class Credentials:
 
     # ---- who is calling -----------------------------------------------------------------------
 
+    def _find_key(self, key_id: str) -> dict[str, Any] | None:
+        """The key's row, from a cache kept KEY_CACHE_SECONDS: a key revoked by another
+        process stops working within that time (at once in this one)."""
+        cached = self._cache.get(key_id)
+        if cached is not None and time.monotonic() - cached[1] < KEY_CACHE_SECONDS:
+            return cached[0]
+        with self.db.connect() as conn:
+            row = credentials.find_key(conn, key_id)
+        self._cache[key_id] = (row, time.monotonic())
+        return row
+
     def identify(self, credential: str) -> Caller:
         """The caller a bearer credential stands for, or Unauthorized saying why not."""
         if credential.startswith(TOKEN_PREFIX):
@@ -152,8 +167,7 @@ class Credentials:
 
     def _key(self, key: str) -> Caller:
         key_id, _, secret = key.partition(".")
-        with self.db.connect() as conn:
-            row = credentials.find_key(conn, key_id)
+        row = self._find_key(key_id)
         if row is None or not hmac.compare_digest(row["secret_hash"], _digest(secret)):
             raise Unauthorized("unknown API key")
         if row["revoked_at"] is not None:

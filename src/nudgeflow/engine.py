@@ -44,15 +44,13 @@ from nudgeflow.flags import Flag, FlagGate
 from nudgeflow.localtime import Span, at_local, local_day
 from nudgeflow.playbooks import load_playbooks
 from nudgeflow.policy import History
-from nudgeflow.rules import Facts, Playbook, Rule, describe_duration
+from nudgeflow.rules import Facts, Playbook, Rule, User, describe_duration
 from nudgeflow.store import admin, database, nudges, reports, sweeps
 from nudgeflow.store import facts as fact_store
 from nudgeflow.sweep import Sweeper, SweepReport
 
 # A snoozed nudge looks this many days ahead for room under the cap, then comes back anyway.
 MAX_SNOOZE_DAYS = 7
-# What an inbox lists unless asked otherwise: what the user has been shown.
-INBOX = ("delivered", "accepted", "snoozed", "dismissed", "expired")
 
 
 class Engine:
@@ -145,12 +143,13 @@ class Engine:
             self._require_users(conn, [user_id], NotFound("user", user_id))
             return parse_preferences(sweeps.load_preferences(conn, [user_id]).get(user_id))
 
-    def user_timezone(self, user_id: str) -> str:
+    def user(self, user_id: str) -> User:
+        """The user as rules see them: plan, org, timezone, locale, traits, addresses."""
         with self.db.connect() as conn:
             row = sweeps.load_user(conn, user_id)
         if row is None:
             raise NotFound("user", user_id)
-        return str(build_user(row).timezone)
+        return build_user(row)
 
     def track(self, events: EventIn | dict[str, Any] | Iterable[EventIn | dict[str, Any]]) -> int:
         """Store events; returns how many were new (an event sent twice is stored once)."""
@@ -332,14 +331,14 @@ class Engine:
         self,
         user_id: str,
         *,
-        statuses: Sequence[str] = INBOX,
+        status: str | None = None,
         limit: int = 50,
         after: tuple[datetime, str] | None = None,
     ) -> list[dict[str, Any]]:
         """A page of what the user has been shown, newest first; `after` is the (created_at,
         id) of the last nudge of the page before."""
         with self.db.connect() as conn:
-            page = nudges.inbox(conn, user_id, statuses, limit, after)
+            page = nudges.inbox(conn, user_id, status, limit, after)
             if not page:
                 self._require_users(conn, [user_id], NotFound("user", user_id))
         return page

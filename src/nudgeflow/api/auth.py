@@ -1,4 +1,6 @@
 """Who may call which route. Every route states its callers with one of these dependencies.
+They are async and cheap (a token is checked by its signature, a key from a short-lived cache;
+credentials.py), so they run on the event loop instead of costing a thread each.
 
 - `caller`: any valid credential (an API key or a user token);
 - `host`: an API key, host app or admin (facts in, tokens out);
@@ -14,8 +16,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from nudgeflow.api.state import engine
 from nudgeflow.credentials import Caller
+from nudgeflow.engine import Engine
 from nudgeflow.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(
@@ -24,13 +26,14 @@ _bearer = HTTPBearer(
 )
 
 
-def caller(
+async def caller(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if bearer is None:
         raise Unauthorized("send Authorization: Bearer <API key or user token>")
-    who = engine(request).credentials.identify(bearer.credentials)
+    engine: Engine = request.app.state.engine
+    who = engine.credentials.identify(bearer.credentials)
     request.state.caller = who
     return who
 
@@ -38,19 +41,19 @@ def caller(
 Anyone = Annotated[Caller, Depends(caller)]
 
 
-def host(who: Anyone) -> Caller:
+async def host(who: Anyone) -> Caller:
     if who.kind == "user":
         raise Forbidden("this route takes an API key, not a user token")
     return who
 
 
-def admin(who: Anyone) -> Caller:
+async def admin(who: Anyone) -> Caller:
     if who.kind != "admin":
         raise Forbidden("this route takes an admin key")
     return who
 
 
-def for_user(user_id: Annotated[str, Path(max_length=128)], who: Anyone) -> Caller:
+async def for_user(user_id: Annotated[str, Path(max_length=128)], who: Anyone) -> Caller:
     if not who.may_act_for(user_id):
         raise Forbidden(f"this token is not {user_id}'s")
     return who

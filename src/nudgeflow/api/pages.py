@@ -197,7 +197,7 @@ def _preferences_page(
     engine: Engine, user_id: str, prefs: Preferences, status: int = 200, **extra: Any
 ) -> HTMLResponse:
     quiet = prefs.quiet_hours
-    timezone = engine.user_timezone(user_id)
+    timezone = engine.user(user_id).timezone.key
     return page("preferences", status, title="Your preferences", prefs=prefs, channels=CHANNELS,
                 playbooks=_playbooks(engine), timezone=timezone,
                 quiet_start=f"{quiet.start:%H:%M}" if quiet else "",

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from nudgeflow.engine import Engine
 
 
-def engine(request: Request) -> Engine:
+async def engine(request: Request) -> Engine:
     found: Engine = request.app.state.engine
     return found
 

@@ -29,22 +29,37 @@ def list_nudges(
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def _inbox_query(by_status: bool, paged: bool) -> sa.Select[Any]:
+    query = sa.select(nudges).where(nudges.c.user_id == sa.bindparam("user_id"))
+    if by_status:
+        query = query.where(nudges.c.status == sa.bindparam("status"))
+    else:  # two comparisons, not NOT IN, which would be compiled again for every call
+        query = query.where((nudges.c.status != "scheduled") & (nudges.c.status != "suppressed"))
+    if paged:
+        after = sa.tuple_(sa.bindparam("at", type_=nudges.c.created_at.type), sa.bindparam("id"))
+        query = query.where(sa.tuple_(nudges.c.created_at, nudges.c.id) < after)
+    order = (nudges.c.created_at.desc(), nudges.c.id.desc())
+    return query.order_by(*order).limit(sa.bindparam("limit"))
+
+
+# The inbox is the busiest read: its four statements are built once.
+_INBOX = {(s, p): _inbox_query(s, p) for s in (False, True) for p in (False, True)}
+
+
 def inbox(
     conn: sa.Connection,
     user_id: str,
-    statuses: Sequence[str],
+    status: str | None,
     limit: int,
     after: tuple[datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """A page of the user's nudges, newest first, after the (created_at, id) of the last one
-    of the page before."""
-    query = sa.select(nudges).where(
-        (nudges.c.user_id == user_id) & nudges.c.status.in_(list(statuses))
-    )
-    if after is not None:
-        query = query.where(sa.tuple_(nudges.c.created_at, nudges.c.id) < after)
-    query = query.order_by(nudges.c.created_at.desc(), nudges.c.id.desc()).limit(limit)
-    return [dict(row) for row in conn.execute(query).mappings()]
+    """A page of the user's nudges in `status`, or else those shown to them (all but
+    scheduled and suppressed), newest first, after the (created_at, id) of the last one of
+    the page before."""
+    query = _INBOX[status is not None, after is not None]
+    params = {"user_id": user_id, "status": status, "limit": limit,
+              "at": after[0] if after else None, "id": after[1] if after else None}  # fmt: skip
+    return [dict(row) for row in conn.execute(query, params).mappings()]
 
 
 def mark_seen(conn: sa.Connection, user_id: str, nudge_ids: Sequence[str], now: datetime) -> int:
