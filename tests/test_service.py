@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from nudgeflow.channels.base import Sink
 from nudgeflow.cli import main
 from nudgeflow.clock import FrozenClock, SystemClock
 from nudgeflow.config import load_settings
@@ -219,4 +220,28 @@ def test_keys_are_made_listed_and_revoked_and_tokens_issued(
     expires = datetime.fromisoformat(token["expires_at"])
     assert timedelta(hours=1, minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=2)
     assert "no user 'bob'" in cli.invoke(main, ["token", "bob"]).output
+    engine.close()
+
+
+def test_the_loops_dispatch_to_channels_until_stopped(database_url: str) -> None:
+    settings = load_settings(database_url=database_url, sweep_every_seconds=0.05,
+                             deliver_every_seconds=0.05, quiet_hours={"start": "00:00", "end": "00:00"})  # fmt: skip
+    engine = Engine(database_url, settings=settings, clock=SystemClock())
+    engine.upsert_users({"id": f"u{i}", "addresses": {"email": f"u{i}@example.org"},
+                         "preferences": {"channels": ["email"]}} for i in range(3))  # fmt: skip
+    sink = Sink(name="email")
+
+    async def scenario() -> None:
+        loops = Loops(engine, channels=[sink])
+        task = asyncio.create_task(loops.run())
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if len(_reached(engine)) == 3:
+                break
+        loops.stop()
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(scenario())
+    assert _reached(engine) == {"u0", "u1", "u2"}
+    assert {m.user["id"] for m in sink.sent} == {"u0", "u1", "u2"}
     engine.close()

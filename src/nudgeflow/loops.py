@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 import structlog
 
+from nudgeflow.channels import configured
+from nudgeflow.channels.base import Channel
+from nudgeflow.dispatch import Dispatcher
 from nudgeflow.engine import Engine
 from nudgeflow.store import idempotency
 from nudgeflow.store.database import writer
@@ -23,9 +26,14 @@ log = structlog.get_logger("nudgeflow.loops")
 
 
 class Loops:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, channels: Sequence[Channel] | None = None) -> None:
         self.engine = engine
         self.stopping = asyncio.Event()
+        chosen = configured(engine.settings) if channels is None else channels
+        self.dispatcher = Dispatcher(engine, chosen) if chosen else None
+        # The dispatcher's own event loop, run a round at a time off the main one: provider
+        # sessions live across rounds, and its database calls never stall the API.
+        self.dispatch_loop = asyncio.Runner()
 
     async def run(self) -> None:
         """Until stop(): every loop on its own interval."""
@@ -36,7 +44,14 @@ class Loops:
             self._every(settings.sweep_every_seconds, "sweep", self._sweep),
             self._every(settings.deliver_every_seconds, "deliver", self._deliver),
             self._every(3600, "forget_idempotency", self._forget),
+            *(
+                [self._every(settings.deliver_every_seconds, "dispatch", self._dispatch)]
+                if self.dispatcher
+                else []
+            ),
         )
+        if self.dispatcher:
+            await asyncio.to_thread(self._close_dispatcher)
         log.info("loops_stopped")
 
     def stop(self) -> None:
@@ -55,6 +70,16 @@ class Loops:
 
     def _sweep(self) -> None:
         self.engine.sweep(should_stop=self.stopping.is_set)  # the sweep logs its own report
+
+    def _dispatch(self) -> dict[str, int] | None:
+        assert self.dispatcher is not None
+        tally = self.dispatch_loop.run(self.dispatcher.run_once())
+        return dict(tally) or None
+
+    def _close_dispatcher(self) -> None:
+        assert self.dispatcher is not None
+        self.dispatch_loop.run(self.dispatcher.aclose())
+        self.dispatch_loop.close()
 
     def _deliver(self) -> dict[str, int] | None:
         counts = self.engine.deliver_due()
