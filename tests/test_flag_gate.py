@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nudgeflow.engine import Engine
-from nudgeflow.flags import AGENT, PROACTIVE, Flag, bucket_of
+from nudgeflow.flags import AGENT, PROACTIVE, bucket_of
 
 COMPLETE = {"headline": "h", "location": "l", "target_role": "x", "skills": ["a"]}
 
@@ -30,7 +30,7 @@ def test_bucketing_matches_unleash_gradual_rollout() -> None:
 
 def test_a_percentage_rollout_lets_in_exactly_the_users_in_its_buckets(engine: Engine) -> None:
     population(engine, 60)
-    engine.set_flag(Flag(AGENT, percentage=30), actor="ops")
+    engine.flags.put(AGENT, {"percentage": 30}, actor="ops")
 
     engine.sweep()
 
@@ -43,9 +43,7 @@ def test_a_percentage_rollout_lets_in_exactly_the_users_in_its_buckets(engine: E
 def test_plans_allow_list_and_disabled(engine: Engine) -> None:
     population(engine, 3, "free")
     population(engine, 3, "premium")
-    engine.set_flag(
-        Flag(PROACTIVE, plans=frozenset({"premium"}), allow=frozenset({"free1"})), actor="ops"
-    )
+    engine.flags.put(PROACTIVE, {"plans": ["premium"], "allow": ["free1"]}, actor="ops")
 
     engine.sweep()
 
@@ -58,8 +56,8 @@ def test_plans_allow_list_and_disabled(engine: Engine) -> None:
 
 
 def test_flag_changes_are_audited(engine: Engine) -> None:
-    engine.set_flag(Flag(AGENT, percentage=10), actor="ana")
-    engine.set_flag(Flag(AGENT, percentage=50), actor="bo")
+    engine.flags.put(AGENT, {"percentage": 10}, actor="ana")
+    engine.flags.rollout(AGENT, 50, actor="bo")
 
     [latest, first] = engine.audit_log()
     assert (first["actor"], first["before"], first["after"]["percentage"]) == ("ana", None, 10)

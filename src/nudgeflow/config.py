@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
     sweep_every_seconds: float = Field(default=60, gt=0)
     deliver_every_seconds: float = Field(default=5, gt=0)
+    # How stale a worker's flag snapshot may be before it looks at the stored version again.
+    flag_refresh_seconds: float = Field(default=1, ge=0)
     # Delivery (dispatch.py): attempts, backoff, breakers, and where links in messages point.
     public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/\S*)?$")
     delivery_attempts: int = Field(default=8, ge=1, le=50)

@@ -40,7 +40,9 @@ from nudgeflow.evaluation import (
 from nudgeflow.explain import Explanation
 from nudgeflow.facts import EventIn, Preferences, RecordIn, UserIn, parse
 from nudgeflow.fallback import fall_back_due
-from nudgeflow.flags import Flag, FlagGate
+from nudgeflow.flag_admin import FlagAdmin
+from nudgeflow.flag_snapshot import FlagSnapshot
+from nudgeflow.flags import Evaluation
 from nudgeflow.localtime import Span, at_local, local_day
 from nudgeflow.playbooks import load_playbooks
 from nudgeflow.policy import History
@@ -73,6 +75,7 @@ class Engine:
         )
         if migrate:
             database.upgrade(self.db)
+        self.flag_snapshot = FlagSnapshot(self.db, max_age=self.settings.flag_refresh_seconds)
 
     def _build_rules(self, playbooks: Sequence[Playbook]) -> list[Rule]:
         overrides = self.settings.rules
@@ -94,6 +97,13 @@ class Engine:
                 "rules", f"overrides name unknown rules: {', '.join(sorted(unknown))}"
             )
         return rules
+
+    @cached_property
+    def flags(self) -> FlagAdmin:
+        """Create, roll out and disable flags; every change audited."""
+        return FlagAdmin(
+            self.db, plans=self.settings.plans, snapshot=self.flag_snapshot, now=self.clock.now
+        )
 
     @cached_property
     def credentials(self) -> Credentials:
@@ -190,6 +200,7 @@ class Engine:
         """The organisation kill switch: agent_enabled=False silences every user of `org`."""
         with database.writer(self.db).begin() as conn:
             admin.set_org(conn, org, agent_enabled, actor=actor, now=self._now())
+        self.flag_snapshot.invalidate()
 
     def pause_rule(self, name: str, *, actor: str = "cli") -> None:
         self._set_paused(name, True, actor)
@@ -218,13 +229,13 @@ class Engine:
             for r in self.rules
         ]  # fmt: skip
 
-    def set_flag(self, flag: Flag, *, actor: str = "cli") -> None:
-        if not 0 <= flag.percentage <= 100:
-            raise InvalidInput("percentage", f"must be 0–100, not {flag.percentage}")
-        for plan in flag.plans:
-            self._check_plan(plan)
-        with database.writer(self.db).begin() as conn:
-            admin.set_flag(conn, flag, actor=actor, now=self._now())
+    def evaluate_flag(self, key: str, user_id: str) -> Evaluation:
+        """Flag `key` for the stored user, from the in-memory snapshot, with its reason."""
+        with self.db.connect() as conn:
+            row = sweeps.load_user(conn, user_id)
+        if row is None:
+            raise NotFound("user", user_id)
+        return self.flag_snapshot.current().evaluation(key, build_user(row))
 
     def organisation(self, org: str) -> dict[str, Any]:
         """The organisation's kill switch; an organisation never switched is on."""
@@ -248,7 +259,9 @@ class Engine:
     ) -> SweepReport:
         """Look at every due user once; `at` runs at a virtual time. `should_stop` is asked
         between batches (a worker shutting down finishes the batch in hand)."""
-        sweeper = Sweeper(self.db, self.rules, self.settings, keep_decisions=keep_decisions)
+        sweeper = Sweeper(
+            self.db, self.rules, self.settings, self.flag_snapshot, keep_decisions=keep_decisions
+        )
         report = sweeper.run(self._now(at), dry_run=dry_run, should_stop=should_stop)
         telemetry.record_sweep(report)
         return report
@@ -278,7 +291,14 @@ class Engine:
                     break
         if any(rule.fallback for rule in self.rules):
             with database.writer(self.db).begin() as conn:
-                counts["fallbacks"] = fall_back_due(conn, self.rules, self.settings, now, batch)
+                counts["fallbacks"] = fall_back_due(
+                    conn,
+                    self.rules,
+                    self.settings,
+                    now,
+                    batch,
+                    flags=self.flag_snapshot.current().gate,
+                )
         telemetry.record_delivery(counts)
         return counts
 
@@ -294,7 +314,7 @@ class Engine:
             user = build_user(row)
             facts = sweeps.load_facts(conn, [row], now)
             paused = admin.paused_rules(conn)
-            flags = FlagGate(admin.load_flags(conn))
+            flags = self.flag_snapshot.current().gate
             runs = run_rules(
                 self.rules,
                 Facts(user, facts.records.get(user_id, {}), facts.events.get(user_id, {})),

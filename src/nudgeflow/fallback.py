@@ -21,10 +21,16 @@ from nudgeflow.store.schema import deliveries
 
 
 def fall_back_due(
-    conn: sa.Connection, rules: list[Rule], settings: Settings, now: datetime, limit: int
+    conn: sa.Connection,
+    rules: list[Rule],
+    settings: Settings,
+    now: datetime,
+    limit: int,
+    *,
+    flags: FlagGate,
 ) -> int:
     """Queue the fallbacks due now for up to `limit` nudges per rule; how many were queued."""
-    paused, flags = admin.paused_rules(conn), FlagGate(admin.load_flags(conn))
+    paused = admin.paused_rules(conn)
     queued = 0
     for rule in (r for r in rules if r.fallback is not None):
         assert rule.fallback is not None

@@ -146,6 +146,10 @@ class FlagGate:
     def __init__(self, flags: Mapping[str, Flag]) -> None:
         self._flags = dict(flags)
 
+    @property
+    def flags(self) -> Mapping[str, Flag]:
+        return self._flags
+
     def evaluate(self, key: str, user: User, *, org_enabled: bool = True) -> tuple[bool, str]:
         """(on, reason) of flag `key` for `user`."""
         answer = self.evaluation(key, user, org_enabled=org_enabled)

@@ -26,6 +26,7 @@ from nudgeflow.evaluation import (
     parse_preferences,
     run_rules,
 )
+from nudgeflow.flag_snapshot import FlagSnapshot
 from nudgeflow.flags import FlagGate
 from nudgeflow.policy import Decision, History
 from nudgeflow.rules import Facts, Rule
@@ -86,10 +87,12 @@ class Sweeper:
         db: sa.Engine,
         rules: Sequence[Rule],
         settings: Settings,
+        flags: FlagSnapshot,
         *,
         keep_decisions: bool = False,
     ) -> None:
         self.db = db
+        self.flags = flags
         self.rules = list(rules)
         self.settings = settings
         self.keep_decisions = keep_decisions
@@ -108,7 +111,7 @@ class Sweeper:
         started = time.perf_counter()
         with self.db.connect() as conn:
             paused = admin.paused_rules(conn)
-            flags = FlagGate(admin.load_flags(conn))
+        flags = self.flags.current().gate
         ticks = Ticks(now, self.rules)
         after: tuple[datetime, str] | None = None
         while (max_batches is None or report.batches < max_batches) and not should_stop():

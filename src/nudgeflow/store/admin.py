@@ -8,9 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from nudgeflow.flags import Flag
 from nudgeflow.store import dialect
-from nudgeflow.store.schema import audit_log, flags, organisations, rule_states
+from nudgeflow.store.schema import audit_log, organisations, rule_states, versions
 
 
 def audit(
@@ -45,6 +44,7 @@ def set_org(
         dialect.upsert(conn, organisations, ["id"], ["agent_enabled", "updated_at"]),
         {"id": org, "agent_enabled": agent_enabled, "updated_at": now},
     )
+    bump_version(conn, "flags")  # the kill switch is part of every worker's flag snapshot
     audit(
         conn,
         actor=actor,
@@ -54,6 +54,26 @@ def set_org(
         after={"agent_enabled": agent_enabled},
         now=now,
     )
+
+
+def switched_off_orgs(conn: sa.Connection) -> frozenset[str]:
+    """Organisations whose kill switch is on: few, so every worker keeps them in memory."""
+    query = sa.select(organisations.c.id).where(organisations.c.agent_enabled.is_(False))
+    return frozenset(conn.execute(query).scalars())
+
+
+def bump_version(conn: sa.Connection, name: str) -> None:
+    """Move counter `name` on, in the transaction of the change it announces."""
+    moved = conn.execute(
+        sa.update(versions).where(versions.c.name == name).values(value=versions.c.value + 1)
+    )
+    if moved.rowcount == 0:
+        conn.execute(sa.insert(versions).values(name=name, value=1))
+
+
+def version(conn: sa.Connection, name: str) -> int:
+    found = conn.execute(sa.select(versions.c.value).where(versions.c.name == name)).scalar()
+    return int(found or 0)
 
 
 def org_enabled(conn: sa.Connection, org: str) -> bool:
@@ -88,42 +108,3 @@ def set_rule_paused(
         after={"paused": paused},
         now=now,
     )
-
-
-def load_flags(conn: sa.Connection) -> dict[str, Flag]:
-    return {
-        row.key: Flag(
-            row.key, row.enabled, frozenset(row.plans), row.percentage, frozenset(row.allow)
-        )
-        for row in conn.execute(sa.select(flags))
-    }
-
-
-def set_flag(conn: sa.Connection, flag: Flag, *, actor: str, now: datetime) -> None:
-    before = load_flags(conn).get(flag.key)
-    row = _flag_row(flag)
-    conn.execute(
-        dialect.upsert(
-            conn, flags, ["key"], ["enabled", "plans", "percentage", "allow", "updated_at"]
-        ),
-        {**row, "updated_at": now},
-    )
-    audit(
-        conn,
-        actor=actor,
-        action="flag.set",
-        target=f"flag:{flag.key}",
-        before=_flag_row(before) if before else None,
-        after=row,
-        now=now,
-    )
-
-
-def _flag_row(flag: Flag) -> dict[str, Any]:
-    return {
-        "key": flag.key,
-        "enabled": flag.enabled,
-        "plans": sorted(flag.plans),
-        "percentage": flag.percentage,
-        "allow": sorted(flag.allow),
-    }

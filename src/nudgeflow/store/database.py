@@ -78,6 +78,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(_alembic_config(engine), revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to `revision` ("base": all of them)."""
+    command.downgrade(_alembic_config(engine), revision)
+
+
 def is_current(engine: Engine) -> bool:
     """Whether every migration has been applied."""
     script = ScriptDirectory.from_config(_alembic_config(engine))

@@ -138,6 +138,19 @@ flags = sa.Table(
     sa.Column("percentage", sa.Integer, nullable=False),
     sa.Column("allow", JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("roles", JSON, nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("deny", JSON, nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("beta", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("group_id", sa.String(128), nullable=True),
+)
+
+# Counters that tell every worker its cached copy is stale: "flags" moves on each change of a
+# flag or an organisation's kill switch, so workers reload their flag snapshot within seconds.
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
 )
 
 nudges = sa.Table(
