@@ -413,3 +413,13 @@ def token(user_id: str, hours: int | None, as_json: bool) -> None:
         as_json,
         lambda: f"{made}\n(expires {expires:%Y-%m-%d %H:%M} UTC)",
     )
+
+
+def _register() -> None:
+    """Command groups kept in their own modules, which use the helpers above."""
+    from nudgeflow.cli_flags import flags
+
+    main.add_command(flags)
+
+
+_register()

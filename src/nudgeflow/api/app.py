@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from nudgeflow import telemetry
-from nudgeflow.api import admin, facts, inbox, ops, pages, problems, telegram
+from nudgeflow.api import admin, facts, flags, inbox, ops, pages, problems, telegram
 from nudgeflow.api.middleware import BodyLimit, Idempotency, RequestLog
 from nudgeflow.engine import Engine
 from nudgeflow.loops import Loops
@@ -40,7 +40,7 @@ def create_app(engine: Engine, *, run_loops: bool = False) -> FastAPI:
     )
     app.state.engine = engine
     app.state.backlog = telemetry.backlog_registry(engine.db, engine.clock)
-    for module in (facts, inbox, admin, ops, pages, telegram):
+    for module in (facts, inbox, admin, flags, ops, pages, telegram):
         app.include_router(module.router)
     problems.install(app)
     app.add_middleware(Idempotency, engine=engine)
