@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from nudgeflow.channels.base import Failed, Limits, Outgoing, Result, Retry, Sent
 from nudgeflow.clock import FrozenClock
 from nudgeflow.config import load_settings
-from nudgeflow.dispatch import Dispatcher
+from nudgeflow.dispatch import AMBIGUOUS_NOT_RESENT, Dispatcher
 from nudgeflow.engine import Engine
 from nudgeflow.resilience import CircuitBreaker, Rate, RateLimits, TokenBucket, backoff
 from nudgeflow.store import outbox
@@ -155,7 +155,7 @@ def test_after_the_last_attempt_the_delivery_is_dead_with_its_error(
         assert timedelta(0) <= wait <= timedelta(seconds=60 * 2 ** (attempt - 1))
         clock.advance(wait)
     dispatcher.breakers["scripted"].succeeded()  # this test is about attempts, not the breaker
-    assert run(dispatcher) == {"retry": 1}
+    assert run(dispatcher) == {"dead": 1}
     dead = delivery(engine, did)
     assert (dead["status"], dead["attempts"]) == ("dead", 3)
     assert dead["last_error"] == "gave up after 3 attempts: 503 unavailable"
@@ -166,8 +166,8 @@ def test_a_gone_address_is_not_tried_again_until_it_changes(engine: Engine) -> N
     both = pending_emails(engine)
     channel = Scripted(deque([Failed("550 no such mailbox", unreachable=True)]))
     dispatcher = Dispatcher(engine, [channel], batch=1)
-    assert run(dispatcher) == {"failed": 1}
-    assert run(dispatcher) == {"failed": 1}
+    assert run(dispatcher) == {"dead": 1}
+    assert run(dispatcher) == {"dead": 1}
     assert len(channel.sent) == 1
     errors = {delivery(engine, d)["last_error"]: d for d in both}
     assert set(errors) == {"550 no such mailbox", "email address ana@example.org is unreachable"}
@@ -183,7 +183,7 @@ def test_a_gone_address_is_not_tried_again_until_it_changes(engine: Engine) -> N
 def test_an_address_removed_after_the_decision_means_dead_at_once(engine: Engine) -> None:
     did = emailed(engine)
     engine.upsert_user({"id": "ana", "addresses": {}})
-    assert run(Dispatcher(engine, [Scripted()])) == {"failed": 1}
+    assert run(Dispatcher(engine, [Scripted()])) == {"dead": 1}
     assert delivery(engine, did)["last_error"] == "the user has no email address"
 
 
@@ -206,18 +206,28 @@ def test_the_breaker_parks_deliveries_without_spending_attempts(
     assert dispatcher.breakers["scripted"].failures == 0  # closed again
 
 
-def test_an_attempt_cut_off_by_a_crash_goes_again_flagged_ambiguous(
-    engine: Engine, clock: FrozenClock
+@pytest.mark.parametrize("harmless", [True, False])
+def test_an_attempt_cut_off_by_a_crash_is_flagged_and_resent_only_if_harmless(
+    engine: Engine, clock: FrozenClock, harmless: bool
 ) -> None:
     did = emailed(engine)
     with writer(engine.db).begin() as conn:  # a dispatcher claims it, then dies
         outbox.claim(conn, ["email"], clock.now(), 10, timedelta(seconds=300))
-    channel = Scripted()
-    assert run(Dispatcher(engine, [channel])) == {}
+    channel = Scripted(resend_is_harmless=harmless)
+    assert run(Dispatcher(engine, [channel])) == {}  # the lease still holds
     clock.advance(timedelta(seconds=300))
-    assert run(Dispatcher(engine, [channel])) == {"ambiguous": 1, "sent": 1}
+
+    tally = run(Dispatcher(engine, [channel]))
+
     found = delivery(engine, did)
-    assert (found["status"], found["ambiguous"], found["attempts"]) == ("sent", True, 2)
+    assert found["ambiguous"] is True
+    if harmless:  # the provider dedupes by our id: it goes again
+        assert tally == {"ambiguous": 1, "sent": 1}
+        assert (found["status"], found["attempts"], len(channel.sent)) == ("sent", 2, 1)
+    else:  # a second copy might be a duplicate in the user's inbox: counted, not resent
+        assert tally == {"ambiguous": 1, "dead": 1}
+        assert (found["status"], len(channel.sent)) == ("dead", 0)
+        assert found["last_error"] == AMBIGUOUS_NOT_RESENT
 
 
 def test_a_channel_that_raises_loses_nothing(engine: Engine) -> None:
@@ -258,6 +268,24 @@ def test_per_recipient_limits_hold_one_chat_back_not_the_others() -> None:
     assert limits.wait("chat-1", 0.1) == pytest.approx(0.9)
     assert limits.wait("chat-2", 0.1) == 0
     assert limits.wait("chat-1", 1.0) == 0
+
+
+def test_a_group_chat_gets_its_own_slower_limit() -> None:
+    limits = RateLimits(
+        Rate(30, 1), Rate(1, 1), per_group=Rate(20, 60), is_group=lambda k: k.startswith("-")
+    )
+    assert sum(limits.wait("-100", 0.0) == 0 for _ in range(25)) == 20  # a burst of 20
+    assert limits.wait("-100", 0.0) == pytest.approx(3.0)  # then one every 3 s
+    assert sum(limits.wait("4242", 0.0) == 0 for _ in range(5)) == 1  # a person: 1/s
+
+
+def test_idle_recipient_buckets_are_forgotten() -> None:
+    limits = RateLimits(None, Rate(1, 1))
+    limits.PRUNE_AT = 100
+    for n in range(1000):
+        assert limits.wait(f"chat-{n}", n * 0.1) == 0
+    assert len(limits.keys) <= 100
+    assert limits.wait("chat-999", 99.95) > 0  # a busy one is kept
 
 
 def test_the_breaker_opens_probes_and_closes() -> None:

@@ -40,6 +40,12 @@ class Park:
 Outcome = Result | Park
 
 
+AMBIGUOUS_NOT_RESENT = (
+    "interrupted after the request may have left; not sent again, as the provider "
+    "cannot tell a resend from a new message"
+)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -63,7 +69,13 @@ class Dispatcher:
             for c in channels
         }
         self.limits = {
-            c.provider: RateLimits(c.limits.overall, c.limits.per_recipient) for c in channels
+            c.provider: RateLimits(
+                c.limits.overall,
+                c.limits.per_recipient,
+                per_group=c.limits.per_group,
+                is_group=c.limits.is_group,
+            )
+            for c in channels
         }
         self.slots = {c.provider: asyncio.Semaphore(c.limits.concurrency) for c in channels}
 
@@ -96,6 +108,8 @@ class Dispatcher:
             return Failed(f"the user has no {channel.name} address")
         if claimed.unreachable == address:
             return Failed(f"{channel.name} address {address} is unreachable")
+        if claimed.delivery["ambiguous"] and not channel.resend_is_harmless:
+            return Failed(AMBIGUOUS_NOT_RESENT)  # a second copy would be spam we cannot undo
         breaker = self.breakers[channel.provider]
         if not breaker.allows(self.monotonic()):
             return self._park(max(breaker.reopens_at() - self.monotonic(), 1.0), "breaker open")
@@ -171,22 +185,26 @@ class Dispatcher:
         for item, outcome in zip(claimed, outcomes, strict=True):
             delivery, channel = item.delivery, item.delivery["channel"]
             attempts = delivery["attempts"] + 1
-            match outcome:
+            match outcome:  # counted by where the delivery now is: sent, retry, dead, park
                 case Sent(provider_id):
                     sent.append((delivery["id"], provider_id))
+                    result = "sent"
                 case Retry(reason, after) if attempts < self.settings.delivery_attempts:
                     wait = after if after is not None else self._backoff(attempts)
                     retry.append((delivery["id"], now + timedelta(seconds=wait), reason))
+                    result = "retry"
                 case Retry(reason, _):
                     dead.append((delivery["id"], f"gave up after {attempts} attempts: {reason}"))
+                    result = "dead"
                 case Failed(reason, unreachable):
                     dead.append((delivery["id"], reason))
                     if unreachable:
                         address = self.channels[channel].recipient(self._message(item)) or ""
                         gone.append((item.nudge["user_id"], channel, address, reason))
+                    result = "dead"
                 case Park(at, _):
                     parked.append((delivery["id"], at))
-            result = type(outcome).__name__.lower()
+                    result = "park"
             tally[result] += 1
             telemetry.DELIVERIES.labels(channel, result).inc()
         with writer(self.engine.db).begin() as conn:

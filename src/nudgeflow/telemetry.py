@@ -25,7 +25,7 @@ DELIVERIES = Counter(
 )
 AMBIGUOUS = Counter(
     "nudgeflow_ambiguous_deliveries",
-    "Attempts a crash cut off after the request may have left; sent again, flagged",
+    "Attempts a crash cut off after the request may have left (resent only where deduped)",
 )
 EXPIRED = Counter("nudgeflow_nudges_expired", "Nudges that expired before anyone acted")
 SWEEP_SECONDS = Histogram(

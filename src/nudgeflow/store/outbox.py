@@ -28,7 +28,8 @@ class Claimed:
 
 def recover_interrupted(conn: sa.Connection, now: datetime) -> int:
     """Attempts whose lease ran out were cut off by a crash, maybe after the request left:
-    flag them ambiguous and let them go again."""
+    flag them ambiguous and due; the dispatcher sends them again only where the provider
+    dedupes by our id."""
     result = conn.execute(
         sa.update(deliveries)
         .where((deliveries.c.status == "sending") & (deliveries.c.lease_until <= now))

@@ -200,7 +200,8 @@ deliveries = sa.Table(
     sa.Column("lease_until", UTCDateTime, nullable=True),  # while sending
     sa.Column("provider_id", sa.String(256), nullable=True),
     sa.Column("sent_at", UTCDateTime, nullable=True),
-    # An attempt a crash interrupted may have reached the user; it is sent again, flagged.
+    # An attempt a crash interrupted may have reached the user: flagged; sent again only to
+    # providers that dedupe by our id (webhooks), else dead with the reason.
     sa.Column("ambiguous", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("nudge_id", "channel"),
 )
