@@ -461,5 +461,9 @@ def test_declared_limits() -> None:
     assert telegram.resend_is_harmless is False
     assert telegram.limits.overall == Rate(30, 1)
     assert telegram.limits.per_recipient == Rate(1, 1)
+    assert telegram.limits.per_group == Rate(20, 60)
+    assert telegram.limits.is_group is not None
+    assert telegram.limits.is_group("-1001234")
+    assert not telegram.limits.is_group("4242")
     assert telegram.recipient(outgoing("-100")) == "-100"
     assert telegram.recipient(outgoing(None)) is None

@@ -9,6 +9,7 @@ Full jitter (AWS, "Exponential Backoff and Jitter"): the wait before retry n is 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -45,6 +46,10 @@ class TokenBucket:
         self._refill(now)
         self.tokens -= 1
 
+    def full(self, now: float) -> bool:
+        self._refill(now)
+        return self.tokens >= self.burst
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -58,22 +63,52 @@ class Rate:
 
 
 class RateLimits:
-    """An overall limit for a provider plus one per recipient key (a chat, a domain)."""
+    """An overall limit for a provider plus one per recipient key (a chat, a domain); keys
+    that `is_group` picks out (Telegram's group chats) get `per_group` instead."""
 
-    def __init__(self, overall: Rate | None, per_key: Rate | None = None) -> None:
+    PRUNE_AT = 10_000  # keys kept before idle ones are dropped: memory stays flat
+
+    def __init__(
+        self,
+        overall: Rate | None,
+        per_key: Rate | None = None,
+        *,
+        per_group: Rate | None = None,
+        is_group: Callable[[str], bool] | None = None,
+    ) -> None:
         self.overall = overall.bucket() if overall else None
         self.per_key = per_key
+        self.per_group = per_group
+        self.is_group = is_group
         self.keys: dict[str, TokenBucket] = {}
 
     def wait(self, key: str, now: float) -> float:
         """Seconds until a message to `key` may go; 0 takes the tokens and means go now."""
-        mine = self.keys.setdefault(key, self.per_key.bucket()) if self.per_key else None
+        mine = self._bucket(key, now)
         buckets = [b for b in (self.overall, mine) if b is not None]
         longest = max((b.wait(now) for b in buckets), default=0.0)
         if longest == 0:
             for bucket in buckets:
                 bucket.take(now)
         return longest
+
+    def _bucket(self, key: str, now: float) -> TokenBucket | None:
+        found = self.keys.get(key)
+        if found is not None:
+            return found
+        grouped = self.per_group is not None and self.is_group is not None and self.is_group(key)
+        rate = self.per_group if grouped else self.per_key
+        if rate is None:
+            return None
+        if len(self.keys) >= self.PRUNE_AT:
+            self._prune(now)
+        made = self.keys[key] = rate.bucket()
+        return made
+
+    def _prune(self, now: float) -> None:
+        """Forget buckets that have filled up again: a fresh one would behave the same."""
+        for key in [k for k, b in self.keys.items() if b.full(now)]:
+            del self.keys[key]
 
 
 State = Literal["closed", "open", "half_open"]

@@ -15,6 +15,7 @@ channel once (dispatch.py); a channel module only speaks its provider's wire for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -71,10 +72,13 @@ Result = Sent | Retry | Failed
 
 @dataclass(frozen=True)
 class Limits:
-    """A provider's published limits: overall, and per recipient (a chat, a mailbox)."""
+    """A provider's published limits: overall, per recipient (a chat, a mailbox), and for
+    recipients that are groups, when the provider limits those apart."""
 
     overall: Rate | None = None
     per_recipient: Rate | None = None
+    per_group: Rate | None = None
+    is_group: Callable[[str], bool] | None = None
     concurrency: int = 50
 
 

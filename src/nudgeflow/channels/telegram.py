@@ -93,6 +93,11 @@ def callback_data(code: str, nudge_id: str) -> str:
     return f"{code}:{nudge_id}"
 
 
+def is_group_chat(chat_id: str) -> bool:
+    """Groups, supergroups and channels have negative ids; a person's chat is positive."""
+    return chat_id.startswith("-")
+
+
 def parse_callback(data: str) -> Press:
     """What a pressed button asks for; ValueError for data our buttons never carry."""
     code, _, nudge_id = data.partition(":")
@@ -168,9 +173,13 @@ class TelegramChannel:
     name = "telegram"
     provider = "telegram"
     resend_is_harmless = False  # sendMessage takes no idempotency key
-    # Telegram: about 30 messages/s overall and 1/s per chat (20/min in a group: not expressible
-    # per kind of chat in Limits)
-    limits = Limits(overall=Rate(30, 1), per_recipient=Rate(1, 1))
+    # Telegram: about 30 messages/s overall, 1/s per chat, 20/min in a group (negative chat ids)
+    limits = Limits(
+        overall=Rate(30, 1),
+        per_recipient=Rate(1, 1),
+        per_group=Rate(20, 60),
+        is_group=is_group_chat,
+    )
 
     def __init__(self, settings: providers.Telegram, *, timeout: float = 10.0) -> None:
         self._token = settings.bot_token.get_secret_value()
