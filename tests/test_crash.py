@@ -12,9 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,10 +20,8 @@ from aiohttp import web
 
 from nudgeflow.config import load_settings
 from nudgeflow.engine import Engine
-from nudgeflow.ids import new_id
-from nudgeflow.store import bulk
-from nudgeflow.store.database import writer
-from nudgeflow.store.schema import deliveries, nudges
+from nudgeflow.store.schema import deliveries
+from outbox_support import queue
 
 COUNT = 5_000
 SECRET = "whsec_" + base64.b64encode(b"crash-test-secret-0123456789abcd").decode()
@@ -71,24 +67,6 @@ def receiver() -> Receiver:
     return found
 
 
-def _queue(engine: Engine, url: str) -> None:
-    """COUNT users, each with one nudge due on the webhook channel now."""
-    now = datetime.now(UTC)
-    engine.upsert_users({"id": f"u{i:05d}", "addresses": {"webhook": url}} for i in range(COUNT))
-    nudge_rows: list[tuple[Any, ...]] = []
-    delivery_rows: list[tuple[Any, ...]] = []
-    for i in range(COUNT):
-        nid = new_id("n")
-        nudge_rows.append((nid, f"u{i:05d}", "crash", "test", f"k{i}", "scheduled", "test", 1.0,
-                           "Title", "Body", "Open", "/x", "webhook", now, None, None, now, now,
-                           None, {}, None, None))  # fmt: skip
-        delivery_rows.append((new_id("d"), nid, "webhook", "pending", now, 0, None, now, now,
-                              None, None, None, False))  # fmt: skip
-    with writer(engine.db).begin() as conn:
-        bulk.insert_rows(conn, nudges, nudge_rows)
-        bulk.insert_rows(conn, deliveries, delivery_rows)
-
-
 def _worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     nudgeflow = str(Path(sys.executable).with_name("nudgeflow"))
     return subprocess.Popen([nudgeflow, "worker"], env=env, cwd=cwd,
@@ -108,7 +86,10 @@ def test_a_killed_worker_loses_nothing_and_flags_what_it_may_have_sent_twice(
     database_url: str, receiver: Receiver, tmp_path: Path
 ) -> None:
     engine = Engine(database_url, settings=load_settings(database_url=database_url))
-    _queue(engine, f"http://127.0.0.1:{receiver.port}/hook")
+    users = [f"u{i:05d}" for i in range(COUNT)]
+    url = f"http://127.0.0.1:{receiver.port}/hook"
+    engine.upsert_users({"id": uid, "addresses": {"webhook": url}} for uid in users)
+    queue(engine, users, "webhook")
     env = {**os.environ, "NUDGEFLOW_DATABASE_URL": database_url,
            "NUDGEFLOW_WEBHOOK__SECRET": SECRET, "NUDGEFLOW_WEBHOOK__ALLOW_PRIVATE": "true",
            "NUDGEFLOW_DELIVER_EVERY_SECONDS": "0.05", "NUDGEFLOW_SWEEP_EVERY_SECONDS": "3600",
