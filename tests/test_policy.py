@@ -125,6 +125,15 @@ def test_the_channel_falls_through_to_one_the_user_can_be_reached_on() -> None:
     assert decision.channel == "email"
 
 
+def test_a_candidate_can_name_its_own_channels_and_never_falls_outside_them() -> None:
+    said_in_app = Candidate("k", "t", "b", channels=("in_app",))
+    assert one(ctx(), rule(channels=("email",)), said_in_app).channel == "in_app"
+    said_on_telegram = Candidate("k", "t", "b", channels=("telegram",))
+    unreachable = one(ctx(), rule(channels=("in_app", "email")), said_on_telegram)
+    assert (unreachable.outcome, unreachable.channel) == ("suppressed", None)
+    assert unreachable.reason.startswith("channel:")
+
+
 def test_quiet_hours_and_the_window_defer_and_never_drop() -> None:
     night = one(ctx(), now=datetime(2026, 11, 23, 22, 30, tzinfo=UTC))  # 23:30 Berlin
     assert (night.outcome, night.deliver_at) == (

@@ -214,7 +214,7 @@ class _Decider:
         trace.append(self._cap(day))
         if trace[-1].verdict == "suppress":
             return trace, "suppressed", None, None, None
-        channel, channel_step = self.channel(rule.channels)
+        channel, channel_step = self.channel(candidate.channels or rule.channels)
         trace.append(channel_step)
         if channel is None:
             return trace, "suppressed", None, None, None

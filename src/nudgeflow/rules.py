@@ -95,6 +95,9 @@ class Candidate:
     event_at: datetime | None = None
     boost: float = 0.0
     data: Mapping[str, Any] = field(default_factory=dict)
+    # Where this one may go, in order of preference; empty: the rule's channels. A meeting
+    # reminder goes back where the meeting was mentioned, and nowhere else.
+    channels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require_aware("Candidate.expires_at", self.expires_at)
