@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -20,6 +20,7 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
+        ("on_facts", "when facts change or a recheck is due"),
         ("hourly", "hourly at :30"),
         ("daily", "daily at 09:00 local"),
         ("daily@18:00", "daily at 18:00 local"),
@@ -43,6 +44,13 @@ def test_cadences_parse_and_say_what_they_are(text: str, shown: str) -> None:
 def test_a_bad_cadence_names_the_bad_part(text: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         parse_cadence(text)
+
+
+def test_on_facts_never_ticks_on_its_own_so_nobody_falls_due_by_it() -> None:
+    cadence = parse_cadence("on_facts")
+    at = utc(2026, 11, 23, 8)
+    assert cadence.next(at, BERLIN) - at > timedelta(days=3000)
+    assert at - cadence.previous(at, BERLIN) > timedelta(days=3000)
 
 
 def test_a_daily_tick_stays_at_nine_local_across_both_berlin_changes() -> None:

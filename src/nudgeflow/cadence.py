@@ -30,6 +30,23 @@ class Cadence(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class OnFacts:
+    """No ticks of its own: the rule runs when the user's facts change or a recheck it asked
+    for comes due (a meeting's reminder). Far-off ticks keep the arithmetic uniform."""
+
+    FAR = timedelta(days=3650)
+
+    def previous(self, at: datetime, tz: ZoneInfo) -> datetime:
+        return at - self.FAR
+
+    def next(self, at: datetime, tz: ZoneInfo) -> datetime:
+        return at + self.FAR
+
+    def __str__(self) -> str:
+        return "when facts change or a recheck is due"
+
+
+@dataclass(frozen=True, slots=True)
 class Hourly:
     minute: int = 30
 
@@ -108,9 +125,11 @@ class Cron:
 
 
 def parse_cadence(text: str, *, daily_at: time = time(9), weekly_on: int = 0) -> Cadence:
-    """`hourly`, `daily`, `daily@18:00`, `weekly`, `weekly@friday`, `weekly@friday@17:00`
-    or a five-field cron expression evaluated in the user's timezone."""
+    """`on_facts`, `hourly`, `daily`, `daily@18:00`, `weekly`, `weekly@friday`,
+    `weekly@friday@17:00` or a five-field cron expression evaluated in the user's timezone."""
     name, _, rest = text.strip().partition("@")
+    if name == "on_facts":
+        return OnFacts()
     if name == "hourly":
         return Hourly()
     if name == "daily":
