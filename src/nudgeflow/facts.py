@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -44,6 +45,14 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _not_a_number(value: Any) -> Any:
+    # pydantic would read 1700000000 as a Unix time; an instant here is ISO 8601 text (or a
+    # datetime from Python), so a number is a mistake worth naming.
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 instant such as 2026-11-22T09:00:00Z, not a number")
+    return value
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a timezone offset, e.g. 2026-11-22T09:00:00Z")
@@ -52,7 +61,7 @@ def _aware(value: datetime) -> datetime:
 
 Identifier = Annotated[str, AfterValidator(_identifier)]
 TimezoneName = Annotated[str, AfterValidator(_timezone)]
-Instant = Annotated[datetime, AfterValidator(_aware)]
+Instant = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware)]
 
 
 class _Strict(BaseModel):

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from nudgeflow import telemetry
 from nudgeflow.api import admin, facts, flags, inbox, ops, pages, problems, telegram
 from nudgeflow.api.middleware import BodyLimit, Idempotency, RequestLog
+from nudgeflow.api.queries import known_query
 from nudgeflow.engine import Engine
 from nudgeflow.loops import Loops
 
@@ -40,7 +41,10 @@ def create_app(engine: Engine, *, run_loops: bool = False) -> FastAPI:
     )
     app.state.engine = engine
     app.state.backlog = telemetry.backlog_registry(engine.db, engine.clock)
-    for module in (facts, inbox, admin, flags, ops, pages, telegram):
+    strict = [Depends(known_query)]
+    for module in (facts, inbox, admin, flags, ops):
+        app.include_router(module.router, dependencies=strict)
+    for module in (pages, telegram):  # links in mail may gain tracking parameters on the way
         app.include_router(module.router)
     problems.install(app)
     app.add_middleware(Idempotency, engine=engine)
@@ -58,5 +62,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(defs.pop("$defs", {}))
         schemas["Problem"] = defs
+        _document_body_errors(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _document_body_errors(schema: dict[str, Any]) -> None:
+    """Every route that takes a body may answer 400 (not JSON at all) or 413 (too large)."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            if "requestBody" in operation:
+                for status, entry in problems.documented(400, 413).items():
+                    operation["responses"].setdefault(str(status), entry)
