@@ -9,8 +9,7 @@ every user. Then `nudgeflow serve --no-loops --log-format json` runs as a real s
 and --clients keep-alive connections drive it, each phase for --seconds:
 
   (0) GET /healthz: the baseline, what the server stack (uvicorn, FastAPI, the middleware
-      and its request log) costs with no work behind it. It is a plain `def` route, so it
-      also pays FastAPI's hops to the thread pool, which the async inbox route does not;
+      and its request log) costs with no work behind it (an async route, no thread hop);
   (1) GET /v1/users/{id}/nudges?limit=20 for random users (most of whom have no nudge in
       their inbox), half with the user's token and half with the host key: the goal on
       SQLite is ≥ 1,500 requests/s with p99 < 50 ms;
@@ -514,7 +513,6 @@ def main() -> None:
             healthz = [("GET", "/healthz", population.key, b"")]
             base = run(Phase("healthz", args.seconds, healthz, repeat=True))
             show(base, "(0) GET /healthz (the stack)")
-            print(f"{'':<34} (a plain `def` route: FastAPI runs it in its thread pool)")
             inbox = run(Phase("inbox", args.seconds, reads, repeat=True))
             show(inbox, "(1) GET …/nudges?limit=20 (inbox)")
             acts = run(

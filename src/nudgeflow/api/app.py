@@ -14,6 +14,7 @@ from nudgeflow import telemetry
 from nudgeflow.api import admin, facts, flags, inbox, ops, pages, problems, telegram
 from nudgeflow.api.middleware import BodyLimit, Idempotency, RequestLog
 from nudgeflow.api.queries import known_query
+from nudgeflow.api.state import Writes
 from nudgeflow.engine import Engine
 from nudgeflow.loops import Loops
 
@@ -40,6 +41,7 @@ def create_app(engine: Engine, *, run_loops: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.writes = Writes.for_engine(engine)
     app.state.backlog = telemetry.backlog_registry(engine.db, engine.clock)
     strict = [Depends(known_query)]
     for module in (facts, inbox, admin, flags, ops):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nudgeflow.api.auth import Anyone, ForUser
 from nudgeflow.api.problems import documented
-from nudgeflow.api.state import EngineDep
+from nudgeflow.api.state import EngineDep, WritesDep
 from nudgeflow.clock import parse_instant
 from nudgeflow.errors import InvalidInput
 from nudgeflow.facts import Preferences
@@ -92,21 +93,26 @@ def _for(who: Anyone) -> str | None:
 
 
 @router.post("/nudges/{nudge_id}/accept", response_model=NudgeOut, responses=documented(409))
-def accept(nudge_id: NudgeId, engine: EngineDep, who: Anyone) -> NudgeOut:
+async def accept(nudge_id: NudgeId, engine: EngineDep, writes: WritesDep, who: Anyone) -> NudgeOut:
     """The user takes the nudge up (then goes to its action_url)."""
-    return NudgeOut.of(engine.accept(nudge_id, user_id=_for(who)))
+    done = await writes.run(partial(engine.accept, nudge_id, user_id=_for(who)))
+    return NudgeOut.of(done)
 
 
 @router.post("/nudges/{nudge_id}/snooze", response_model=NudgeOut, responses=documented(409))
-def snooze(nudge_id: NudgeId, body: SnoozeRequest, engine: EngineDep, who: Anyone) -> NudgeOut:
+async def snooze(
+    nudge_id: NudgeId, body: SnoozeRequest, engine: EngineDep, writes: WritesDep, who: Anyone
+) -> NudgeOut:
     """Bring the nudge back later: after 1h, 4h, 24h or 1w, outside quiet hours, on a day
     with room under the daily cap."""
-    return NudgeOut.of(engine.snooze(nudge_id, body.duration, user_id=_for(who)))
+    done = await writes.run(partial(engine.snooze, nudge_id, body.duration, user_id=_for(who)))
+    return NudgeOut.of(done)
 
 
 @router.post("/nudges/{nudge_id}/dismiss", response_model=NudgeOut, responses=documented(409))
-def dismiss(nudge_id: NudgeId, engine: EngineDep, who: Anyone) -> NudgeOut:
-    return NudgeOut.of(engine.dismiss(nudge_id, user_id=_for(who)))
+async def dismiss(nudge_id: NudgeId, engine: EngineDep, writes: WritesDep, who: Anyone) -> NudgeOut:
+    done = await writes.run(partial(engine.dismiss, nudge_id, user_id=_for(who)))
+    return NudgeOut.of(done)
 
 
 @router.get("/users/{user_id}/preferences", response_model=Preferences)
