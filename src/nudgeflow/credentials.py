@@ -24,7 +24,8 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 import sqlalchemy as sa
-from itsdangerous import BadSignature, Signer, URLSafeSerializer, want_bytes
+from itsdangerous import BadSignature, Serializer, Signer, URLSafeSerializer, want_bytes
+from itsdangerous.encoding import base64_encode
 
 from nudgeflow.clock import Clock
 from nudgeflow.config import Settings
@@ -248,5 +249,28 @@ class _Json:
         return orjson.dumps(obj).decode()
 
 
+class _Serializer(URLSafeSerializer):
+    """itsdangerous's URL-safe tokens without the work it repeats for each one: the signer is
+    made once per salt, and a payload too short to shrink is not run through zlib first.
+    Tokens stay what itsdangerous reads."""
+
+    default_serializer = _Json
+    default_signer = _Signer
+
+    def make_signer(self, salt: str | bytes | None = None) -> Signer:
+        key = want_bytes((self.salt if salt is None else salt) or b"")
+        found = self._signers.get(key)
+        if found is None:
+            found = self._signers[key] = super().make_signer(key)
+        return found
+
+    @cached_property
+    def _signers(self) -> dict[bytes, Signer]:
+        return {}
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
 def _serializer(secret: str | bytes, salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=salt, serializer=_Json, signer=_Signer)
+    return _Serializer(secret, salt=salt)
