@@ -41,7 +41,7 @@ from nudgeflow.localtime import parse_wall_time
 from nudgeflow.rules import Schedule, parse_duration
 
 DEFAULT_PLANS = {"free": 2, "premium": 5, "university": 3, "pro": 5, "enterprise": 5}
-DEFAULT_PLAYBOOKS = ("nudgeflow.playbooks.career:career",)
+DEFAULT_PLAYBOOKS = ("nudgeflow.playbooks.career:career", "nudgeflow.playbooks.agenda:agenda")
 
 
 class Plan(BaseModel):

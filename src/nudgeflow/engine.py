@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -50,6 +50,9 @@ from nudgeflow.rules import Facts, Playbook, Rule, User, describe_duration
 from nudgeflow.store import admin, database, nudges, reports, sweeps
 from nudgeflow.store import facts as fact_store
 from nudgeflow.sweep import Sweeper, SweepReport
+
+if TYPE_CHECKING:
+    from nudgeflow.agenda.conversation import Agenda
 
 # A snoozed nudge looks this many days ahead for room under the cap, then comes back anyway.
 MAX_SNOOZE_DAYS = 7
@@ -104,6 +107,13 @@ class Engine:
         return FlagAdmin(
             self.db, plans=self.settings.plans, snapshot=self.flag_snapshot, now=self.clock.now
         )
+
+    @cached_property
+    def agenda(self) -> Agenda:
+        """Messages in, meetings out: `engine.agenda.receive(user_id, {"text": ...})`."""
+        from nudgeflow.agenda.conversation import Agenda
+
+        return Agenda(self, self.clock.now)
 
     @cached_property
     def credentials(self) -> Credentials:

@@ -102,6 +102,13 @@ def put_records(conn: sa.Connection, batch: Sequence[RecordIn], now: datetime) -
     mark_due(conn, {r.user_id for r in batch}, now)
 
 
+def records_of(conn: sa.Connection, user_id: str, kind: str) -> dict[str, dict[str, Any]]:
+    """The user's records of one kind: key → props."""
+    where = (records.c.user_id == user_id) & (records.c.kind == kind)
+    query = sa.select(records.c.key, records.c.props).where(where)
+    return dict(conn.execute(query).tuples().all())
+
+
 def delete_record(conn: sa.Connection, user_id: str, kind: str, key: str, now: datetime) -> bool:
     where = (records.c.user_id == user_id) & (records.c.kind == kind) & (records.c.key == key)
     deleted = bool(conn.execute(sa.delete(records).where(where)).rowcount)
