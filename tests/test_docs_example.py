@@ -98,12 +98,15 @@ def _mentioned_commands(markdown: str) -> set[tuple[str, ...]]:
     return found
 
 
+CONTEXT = click.Context(main)
+
+
 def _resolve(words: tuple[str, ...]) -> list[str]:
     """The command path the words name; AssertionError when a command does not exist."""
     group: click.Group = main
     path: list[str] = []
     for word in words:
-        command = group.commands.get(word)
+        command = group.get_command(CONTEXT, word)
         assert command is not None, f"`nudgeflow {' '.join([*path, word])}` is not a command"
         path.append(word)
         if not isinstance(command, click.Group):
@@ -134,7 +137,9 @@ def test_every_command_is_in_the_cli_doc() -> None:
 
     def leaves(group: click.Group, prefix: str) -> set[str]:
         names: set[str] = set()
-        for name, command in group.commands.items():
+        for name in group.list_commands(CONTEXT):
+            command = group.get_command(CONTEXT, name)
+            assert command is not None
             full = f"{prefix} {name}".strip()
             names |= leaves(command, full) if isinstance(command, click.Group) else {full}
         return names

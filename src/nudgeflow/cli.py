@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 import structlog
@@ -63,7 +64,28 @@ at_option = click.option(
 )
 
 
-@click.group()
+class _Commands(click.Group):
+    """The commands, some kept in their own modules (which use this one's helpers) and
+    imported only when named: `nudgeflow --help` stays fast, and no import goes in a circle."""
+
+    ELSEWHERE: ClassVar[dict[str, str]] = {
+        "flags": "nudgeflow.cli_flags:flags",
+        "extract": "nudgeflow.agenda.cli:extract_command",
+        "telegram": "nudgeflow.cli_telegram:telegram_command",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.ELSEWHERE])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.ELSEWHERE:
+            module, _, attribute = self.ELSEWHERE[cmd_name].partition(":")
+            found: click.Command = getattr(importlib.import_module(module), attribute)
+            return found
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="nudgeflow")
 def main() -> None:
     """nudgeflow: decide when to reach out to each user, and never spam them.
@@ -413,13 +435,3 @@ def token(user_id: str, hours: int | None, as_json: bool) -> None:
         as_json,
         lambda: f"{made}\n(expires {expires:%Y-%m-%d %H:%M} UTC)",
     )
-
-
-def _register() -> None:
-    """Command groups kept in their own modules, which use the helpers above."""
-    from nudgeflow.cli_flags import flags
-
-    main.add_command(flags)
-
-
-_register()

@@ -1,9 +1,11 @@
-"""Telegram's updates: a user pressed Accept, Snooze or Dismiss under a nudge in the chat.
+"""Telegram's updates, posted by Telegram once `nudgeflow telegram --webhook URL` registered
+this route: messages and button presses, handed to the bot's conversation (nudgeflow.bot).
 
-Telegram POSTs each update here with the secret we registered (setWebhook's secret_token) in
-X-Telegram-Bot-Api-Secret-Token. A press acts only on the presser's own nudge: the nudge's
-user must have the presser's Telegram id as their address. The answer is Telegram's own
-"reply with a method" form, so the press is acknowledged without a second request.
+Telegram sends the secret we registered (setWebhook's secret_token) in
+X-Telegram-Bot-Api-Secret-Token. The first reply goes back as the answer, in Telegram's
+"reply with a method" form, which saves a request; any further ones (the buttons removed from
+a pressed message) are sent after the answer. A failure in one update is logged and answered
+200, as polling skips it: Telegram would otherwise retry it, and hold up the updates behind.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from nudgeflow.channels.telegram import parse_callback
+from nudgeflow.bot.conversation import Conversation
+from nudgeflow.bot.runner import send_replies
 from nudgeflow.engine import Engine
-from nudgeflow.errors import Forbidden, NudgeflowError, Unauthorized
+from nudgeflow.errors import Forbidden, Unauthorized
 
 router = APIRouter(include_in_schema=False)
-
-ANSWERS = {"accepted": "Done ✓", "snoozed": "Snoozed — it will come back", "dismissed": "Dismissed"}
 
 
 @router.post("/v1/telegram/updates")
@@ -31,14 +33,16 @@ async def updates(
 ) -> JSONResponse:
     engine: Engine = request.app.state.engine
     _check_secret(engine, secret)
-    update: dict[str, Any] = await request.json()
-    press = update.get("callback_query")
-    if not isinstance(press, dict):
-        return JSONResponse({})  # messages and other updates: nothing to do yet
-    text = await run_in_threadpool(_act, engine, press)
-    return JSONResponse(
-        {"method": "answerCallbackQuery", "callback_query_id": str(press.get("id")), "text": text}
-    )
+    update: Any = await request.json()
+    if not isinstance(update, dict):
+        return JSONResponse({})
+    replies = await run_in_threadpool(Conversation(engine).handle, update)
+    if not replies:
+        return JSONResponse({})
+    first, rest = replies[0], replies[1:]
+    telegram = engine.settings.telegram
+    later = BackgroundTask(send_replies, telegram, rest) if rest and telegram else None
+    return JSONResponse(first.as_method(), background=later)
 
 
 def _check_secret(engine: Engine, given: str | None) -> None:
@@ -48,27 +52,3 @@ def _check_secret(engine: Engine, given: str | None) -> None:
         raise Forbidden("Telegram updates are off: set telegram.webhook_secret")
     if given is None or not hmac.compare_digest(given, expected.get_secret_value()):
         raise Unauthorized("wrong X-Telegram-Bot-Api-Secret-Token")
-
-
-def _act(engine: Engine, press: dict[str, Any]) -> str:
-    """Do what the button says, if the presser owns the nudge; the text Telegram shows."""
-    try:
-        action, nudge_id, snooze_for = parse_callback(str(press.get("data", "")))
-    except ValueError:
-        return "This button is not ours."
-    presser = str((press.get("from") or {}).get("id", ""))
-    try:
-        nudge = engine.nudge(nudge_id)
-        owner = nudge["user_id"]
-        if str(engine.user(owner).addresses.get("telegram")) != presser:
-            return "This is not yours."
-        if action == "snooze":
-            done = engine.snooze(nudge_id, snooze_for or "24h", user_id=owner)
-        elif action == "accept":
-            done = engine.accept(nudge_id, user_id=owner)
-        else:
-            done = engine.dismiss(nudge_id, user_id=owner)
-    except NudgeflowError as exc:
-        return str(exc)[:200]
-    status = str(done["status"])
-    return ANSWERS.get(status, status)
