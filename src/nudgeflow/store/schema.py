@@ -218,6 +218,40 @@ unreachable = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
 )
 
+# Every attempt at generated content (coaching messages): what was written and by which
+# generator, how it was rated, whether it went out, and what it cost. The attempt that settles
+# a nudge (final) lets its deliveries go; until then they wait.
+generation_attempts = sa.Table(
+    "generation_attempts",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "nudge_id", sa.String(40), sa.ForeignKey("nudges.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("user_id", Id, _user_fk(), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),  # 1 the draft, 2 its one revision
+    sa.Column("generator", sa.String(32), nullable=False),  # template | llm
+    sa.Column("provider", sa.String(64), nullable=True),
+    sa.Column("model", sa.String(128), nullable=True),
+    sa.Column("message_type", sa.String(32), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("push_text", sa.Text, nullable=False),
+    sa.Column("rating", sa.Integer, nullable=True),
+    sa.Column("recommendation", sa.String(8), nullable=True),  # SEND | SKIP | REVISE
+    sa.Column("context", JSON, nullable=False),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("sent", sa.Boolean, nullable=False),
+    sa.Column("final", sa.Boolean, nullable=False),
+    sa.Column("tokens_in", sa.Integer, nullable=False),
+    sa.Column("tokens_out", sa.Integer, nullable=False),
+    sa.Column("cost", sa.Float, nullable=False),  # USD
+    sa.Column("host_ref", sa.String(256), nullable=True),  # what the host app made of it
+    sa.Index("ix_generation_attempts_nudge_id", "nudge_id"),
+    sa.Index("ix_generation_attempts_user_id_at", "user_id", "at"),
+    sa.Index("ix_generation_attempts_at", "at"),
+)
+
 rule_errors = sa.Table(
     "rule_errors",
     metadata,
