@@ -60,6 +60,7 @@ def test_a_batch_with_one_bad_event_writes_nothing_and_names_the_field(engine: E
         ),
         ({"id": "u1", "preferences": {"channels": ["pigeon"]}}, "preferences.channels.0"),
         ({"id": "u1", "colour": "blue"}, "colour"),
+        ({"id": "u1", "locale": "en" + "-abcdefgh" * 4}, "locale"),  # longer than the column
     ],
 )
 def test_a_bad_user_is_refused_naming_the_field(

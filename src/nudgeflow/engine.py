@@ -369,8 +369,8 @@ class Engine:
         id) of the last nudge of the page before."""
         with self.db.connect() as conn:
             page = nudges.inbox(conn, user_id, status, limit, after)
-            if not page:
-                self._require_users(conn, [user_id], NotFound("user", user_id))
+            if not page and not nudges.has_user(conn, user_id):
+                raise NotFound("user", user_id)
         return page
 
     def mark_seen(self, user_id: str, nudge_ids: Sequence[str]) -> int:
@@ -406,6 +406,10 @@ class Engine:
     ) -> dict[str, Any]:
         now = self._now()
         with database.writer(self.db).begin() as conn:
+            if snooze is None:  # the common case in one statement; a miss is told apart below
+                moved = self._move(conn, nudge_id, action, user_id, now)
+                if moved is not None:
+                    return moved
             nudge = nudges.get_nudge(conn, nudge_id)
             if nudge is None or (user_id is not None and nudge["user_id"] != user_id):
                 # Another user's nudge looks like no nudge at all: nothing leaks.
@@ -417,17 +421,33 @@ class Engine:
             if not lifecycle.check(nudge_id, nudge["status"], action):
                 return nudge
             if snooze is None:
-                nudges.set_status(conn, nudge_id, lifecycle.RESULT[action], now, acted_at=now)
+                updated = nudges.set_status(
+                    conn, nudge_id, lifecycle.RESULT[action], now, acted_at=now
+                )
                 nudges.cancel_deliveries(conn, [nudge_id], now)
             else:
                 back, day = self._snooze_return(conn, nudge, now + snooze)
-                nudges.set_status(
+                updated = nudges.set_status(
                     conn, nudge_id, "snoozed", now, acted_at=now, deliver_at=back, cap_day=day
                 )
                 nudges.reschedule_delivery(conn, nudge_id, back, now)
-            updated = nudges.get_nudge(conn, nudge_id)
-        assert updated is not None
         return updated
+
+    @staticmethod
+    def _move(
+        conn: sa.Connection,
+        nudge_id: str,
+        action: lifecycle.Action,
+        user_id: str | None,
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """Accept or dismiss a nudge the action applies to; None if it does not (no such
+        nudge, another user's, a repeat or an illegal move: _act says which)."""
+        result, allowed = lifecycle.RESULT[action], lifecycle.ALLOWED_FROM[action]
+        moved = nudges.move(conn, nudge_id, result, allowed, now=now, owner=user_id)
+        if moved is not None:
+            nudges.cancel_deliveries(conn, [nudge_id], now)
+        return moved
 
     def _snooze_return(
         self, conn: sa.Connection, nudge: dict[str, Any], at: datetime

@@ -106,7 +106,7 @@ class UserIn(_Strict):
     org: Identifier | None = None
     role: Role = "user"
     timezone: TimezoneName = "UTC"
-    locale: str = Field(default="en", pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    locale: str = Field(default="en", max_length=35, pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
     traits: dict[str, Any] = Field(default_factory=dict)
     addresses: Addresses = Addresses()
     preferences: Preferences | None = None

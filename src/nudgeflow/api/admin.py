@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from nudgeflow.api.auth import Admin
 from nudgeflow.api.problems import documented
@@ -39,12 +39,14 @@ class Organisation(BaseModel):
 
 class OrganisationChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agent_enabled: bool = Field(description="false silences every user of the organisation.")
+    # Strict (as the flags and numbers of the API's other bodies): 0, "no" or "off" is refused,
+    # not read as false. The schema says boolean; a client sending those has a bug to hear of.
+    agent_enabled: StrictBool = Field(description="false silences every user of the organisation.")
 
 
 class SweepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dry_run: bool = False
+    dry_run: StrictBool = False
     at: Instant | None = Field(default=None, description="Sweep at this instant; default now.")
 
 

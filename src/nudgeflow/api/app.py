@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from nudgeflow import telemetry
 from nudgeflow.api import admin, agenda, facts, flags, inbox, ops, pages, problems, telegram
 from nudgeflow.api.middleware import BodyLimit, Idempotency, RequestLog
-from nudgeflow.api.queries import known_query
+from nudgeflow.api.queries import known_query, no_nul
 from nudgeflow.api.state import Writes
 from nudgeflow.engine import Engine
 from nudgeflow.loops import Loops
@@ -43,7 +43,7 @@ def create_app(engine: Engine, *, run_loops: bool = False) -> FastAPI:
     app.state.engine = engine
     app.state.writes = Writes.for_engine(engine)
     app.state.backlog = telemetry.backlog_registry(engine.db, engine.clock)
-    strict = [Depends(known_query)]
+    strict = [Depends(known_query), Depends(no_nul)]
     for module in (facts, inbox, agenda, admin, flags, ops):
         app.include_router(module.router, dependencies=strict)
     for module in (pages, telegram):  # links in mail may gain tracking parameters on the way

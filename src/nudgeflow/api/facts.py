@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response
-from pydantic import BaseModel, Discriminator, Field, Tag
+from pydantic import BaseModel, Discriminator, Field, StrictInt, Tag
 
 from nudgeflow.api.auth import Host
 from nudgeflow.api.problems import documented
@@ -31,7 +31,7 @@ class UserToken(BaseModel):
 
 
 class TokenRequest(BaseModel):
-    hours: int | None = Field(default=None, ge=1, le=24 * 366)
+    hours: StrictInt | None = Field(default=None, ge=1, le=24 * 366)
 
 
 class UserBody(UserIn):

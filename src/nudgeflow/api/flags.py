@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from nudgeflow.api.auth import Admin
 from nudgeflow.api.problems import documented
@@ -29,19 +29,19 @@ class FlagPatch(BaseModel):
     """Only the fields given change."""
 
     model_config = ConfigDict(extra="forbid")
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     plans: list[str] | None = None
-    percentage: int | None = Field(default=None, ge=0, le=100)
+    percentage: StrictInt | None = Field(default=None, ge=0, le=100)
     allow: list[Identifier] | None = None
     deny: list[Identifier] | None = None
     roles: list[Role] | None = None
-    beta: bool | None = None
+    beta: StrictBool | None = None
     group_id: FlagKey | None = None
 
 
 class Rollout(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    percentage: int = Field(ge=0, le=100, description="Users whose bucket is at most this.")
+    percentage: StrictInt = Field(ge=0, le=100, description="Users whose bucket is at most this.")
 
 
 class ListChange(BaseModel):

@@ -9,10 +9,11 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
+from nudgeflow.api.problems import documented
 from nudgeflow.api.state import EngineDep
 from nudgeflow.store import database
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=documented(422))  # unknown query parameters
 
 
 class Health(BaseModel):

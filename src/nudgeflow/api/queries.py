@@ -1,7 +1,11 @@
-"""Query parameters a route does not take are refused, not ignored: a typo such as
-`?stauts=delivered` would otherwise answer as if no filter had been asked for."""
+"""What the schema cannot say about a request. Query parameters a route does not take are
+refused, not ignored: a typo such as `?stauts=delivered` would otherwise answer as if no
+filter had been asked for. And text may not hold NUL (U+0000): PostgreSQL cannot store it
+(a 500 there), SQLite can; refusing it on both keeps their answers alike."""
 
 from __future__ import annotations
+
+import re
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -29,3 +33,17 @@ def _names(dependant: Dependant) -> set[str]:
     for sub in dependant.dependencies:
         names |= _names(sub)
     return names
+
+
+# A JSON string can hold NUL only as the escape \u0000; after an even run of backslashes
+# (`\\u0000` is a backslash and the text "u0000") it is an escape, not text.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+async def no_nul(request: Request) -> None:
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if "\x00" in value:
+            raise InvalidInput(name, "may not contain NUL (U+0000)")
+    body: bytes = request.scope.get("state", {}).get("body", b"")  # kept by BodyLimit
+    if b"\\u0000" in body and _NUL_ESCAPE.search(body):
+        raise InvalidInput("body", "text may not contain NUL (U+0000)")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from nudgeflow.store.schema import deliveries, nudges
+from nudgeflow.store.schema import deliveries, nudges, users
 
 OPEN = ("scheduled", "delivered", "snoozed")
 
@@ -62,6 +63,14 @@ def inbox(
     return [dict(row) for row in conn.execute(query, params).mappings()]
 
 
+# An empty page is the one time the inbox asks whether the user exists: built once too.
+_HAS_USER = sa.select(users.c.id).where(users.c.id == sa.bindparam("user_id"))
+
+
+def has_user(conn: sa.Connection, user_id: str) -> bool:
+    return conn.execute(_HAS_USER, {"user_id": user_id}).first() is not None
+
+
 def mark_seen(conn: sa.Connection, user_id: str, nudge_ids: Sequence[str], now: datetime) -> int:
     """Mark the user's nudges among `nudge_ids` seen, once; others' ids are ignored."""
     result = conn.execute(
@@ -106,12 +115,52 @@ def get_nudge(conn: sa.Connection, nudge_id: str) -> dict[str, Any] | None:
 
 def set_status(
     conn: sa.Connection, nudge_id: str, status: str, now: datetime, **values: Any
-) -> None:
-    conn.execute(
-        sa.update(nudges)
-        .where(nudges.c.id == nudge_id)
-        .values(status=status, updated_at=now, **values)
-    )
+) -> dict[str, Any]:
+    """Move the nudge to `status`; returns it as it now is."""
+    update = sa.update(nudges).where(nudges.c.id == nudge_id)
+    update = update.values(status=status, updated_at=now, **values)
+    if conn.dialect.update_returning:
+        update = update.returning(*nudges.c)
+    moved = _one(conn, update, nudge_id, {})
+    assert moved is not None
+    return moved
+
+
+@cache
+def _move(status: str, allowed_from: frozenset[str], owned: bool, returning: bool) -> sa.Update:
+    now = sa.bindparam("now", type_=nudges.c.updated_at.type)
+    update = sa.update(nudges).where(nudges.c.id == sa.bindparam("nudge_id"))
+    update = update.where(sa.or_(*(nudges.c.status == s for s in sorted(allowed_from))))
+    if owned:
+        update = update.where(nudges.c.user_id == sa.bindparam("owner"))
+    update = update.values(status=status, updated_at=now, acted_at=now)
+    return update.returning(*nudges.c) if returning else update
+
+
+def move(
+    conn: sa.Connection,
+    nudge_id: str,
+    status: str,
+    allowed_from: frozenset[str],
+    *,
+    now: datetime,
+    owner: str | None,
+) -> dict[str, Any] | None:
+    """An action's common case in one prebuilt statement: the nudge (of `owner`, if given)
+    moves to `status` and is returned if it was in `allowed_from`; else None, unchanged."""
+    update = _move(status, allowed_from, owner is not None, conn.dialect.update_returning)
+    return _one(conn, update, nudge_id, {"nudge_id": nudge_id, "now": now, "owner": owner})
+
+
+def _one(
+    conn: sa.Connection, update: sa.Update, nudge_id: str, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Run an update of one nudge, which has RETURNING where the database does (SQLite
+    3.35+, PostgreSQL: one round trip), and give the row it left, or None if none matched."""
+    if conn.dialect.update_returning:
+        row = conn.execute(update, params).mappings().first()
+        return dict(row) if row else None
+    return get_nudge(conn, nudge_id) if conn.execute(update, params).rowcount else None
 
 
 def capped_on(conn: sa.Connection, user_id: str, day: str, *, excluding: str) -> int:
@@ -134,8 +183,18 @@ def reschedule_delivery(conn: sa.Connection, nudge_id: str, at: datetime, now: d
     )
 
 
+_CANCEL_ONE = (
+    sa.update(deliveries)
+    .where((deliveries.c.nudge_id == sa.bindparam("nudge")) & (deliveries.c.status == "pending"))
+    .values(status="cancelled", next_attempt_at=None,
+            updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type))
+)  # fmt: skip
+
+
 def cancel_deliveries(conn: sa.Connection, nudge_ids: Sequence[str], now: datetime) -> None:
-    if nudge_ids:
+    if len(nudge_ids) == 1:  # an action on a nudge: prebuilt
+        conn.execute(_CANCEL_ONE, {"nudge": nudge_ids[0], "now": now})
+    elif nudge_ids:
         conn.execute(
             sa.update(deliveries)
             .where(deliveries.c.nudge_id.in_(list(nudge_ids)) & (deliveries.c.status == "pending"))
