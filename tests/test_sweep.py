@@ -279,3 +279,22 @@ def test_two_concurrent_sweeps_share_the_due_users_without_overlap(
     nudges = first.nudges(limit=1000)
     assert len(nudges) == 400
     assert len({n["user_id"] for n in nudges}) == 400
+
+
+def test_a_suppressed_nudge_that_later_gets_through_is_rewritten_in_place(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    weak_resume(engine, "uni", org="uni-x", plan="university")
+    engine.set_org("uni-x", agent_enabled=False, actor="ops")
+    engine.sweep()
+    [before] = engine.nudges(user_id="uni")
+    assert before["status"] == "suppressed"
+
+    engine.set_org("uni-x", agent_enabled=True, actor="ops")
+    clock.advance(timedelta(days=1))
+    engine.sweep()
+
+    [after] = [n for n in engine.nudges(user_id="uni") if n["rule"] == before["rule"]]
+    assert (after["id"], after["status"]) == (before["id"], "scheduled")
+    assert after["data"] == before["data"]
+    assert after["deliver_at"] > before["created_at"]

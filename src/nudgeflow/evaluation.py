@@ -33,6 +33,18 @@ class RuleRun:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One rule's cadence in one zone around `now`: its previous and next tick, and the runs
+    that are the same for every user of the zone (a sweep makes millions of runs, most of them
+    with nothing to say): the rule not due, and the rule due with no candidate nor recheck."""
+
+    previous: datetime
+    next: datetime
+    idle: RuleRun
+    quiet: RuleRun
+
+
 @dataclass(slots=True)
 class Ticks:
     """Cadence ticks around one instant, worked out once per timezone for all the rules and
@@ -40,17 +52,28 @@ class Ticks:
 
     now: datetime
     rules: Sequence[Rule]
-    _memo: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
+    _memo: dict[str, list[Tick]] = field(default_factory=dict)
 
-    def of_zone(self, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
-        """(previous tick, next tick) for each of `rules`, in order."""
+    def of_zone(self, tz: ZoneInfo) -> list[Tick]:
+        """The tick of each of `rules`, in order."""
         ticks = self._memo.get(tz.key)
         if ticks is None:
-            ticks = self._memo[tz.key] = [
-                (rule.cadence.previous(self.now, tz), rule.cadence.next(self.now, tz))
-                for rule in self.rules
-            ]
+            ticks = self._memo[tz.key] = [self._tick(rule, tz) for rule in self.rules]
         return ticks
+
+    def _tick(self, rule: Rule, tz: ZoneInfo) -> Tick:
+        previous, next_tick = rule.cadence.previous(self.now, tz), rule.cadence.next(self.now, tz)
+        if rule.on_facts:
+            due = "runs at every look"
+        else:
+            due = f"{rule.cadence} ticked at {previous:%Y-%m-%d %H:%M} UTC"
+        waiting = f"{rule.cadence}: next tick {next_tick:%Y-%m-%d %H:%M} UTC"
+        return Tick(
+            previous,
+            next_tick,
+            idle=RuleRun(rule, False, waiting, next_tick),
+            quiet=RuleRun(rule, True, due, next_tick),
+        )
 
 
 def run_rules(
@@ -61,22 +84,22 @@ def run_rules(
     `rules` are the ones `ticks` was made for."""
     runs = []
     now = ticks.now
-    for rule, (previous, next_tick) in zip(rules, ticks.of_zone(facts.user.timezone), strict=True):
-        if rule.on_facts:
-            due, why = True, "runs at every look"
-        elif previous > checked_at:
-            due, why = True, f"{rule.cadence} ticked at {previous:%Y-%m-%d %H:%M} UTC"
-        else:
-            due, why = False, f"{rule.cadence}: next tick {next_tick:%Y-%m-%d %H:%M} UTC"
+    for rule, tick in zip(rules, ticks.of_zone(facts.user.timezone), strict=True):
+        due = rule.on_facts or tick.previous > checked_at
         if not (due or every):
-            runs.append(RuleRun(rule, False, why, next_tick))
+            runs.append(tick.idle)
             continue
+        shared = tick.quiet if due else tick.idle
         try:
             candidates, rechecks = rule.evaluate(facts, now)
         except Exception as exc:  # one rule never stops a sweep
-            runs.append(RuleRun(rule, due, why, next_tick, error=f"{type(exc).__name__}: {exc}"))
+            error = f"{type(exc).__name__}: {exc}"
+            runs.append(RuleRun(rule, due, shared.why, tick.next, error=error))
             continue
-        runs.append(RuleRun(rule, due, why, next_tick, candidates, rechecks))
+        if candidates or rechecks:
+            runs.append(RuleRun(rule, due, shared.why, tick.next, candidates, rechecks))
+        else:
+            runs.append(shared)
     return runs
 
 

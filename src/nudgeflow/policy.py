@@ -117,11 +117,13 @@ class Decision:
     def reason(self) -> str:
         """The deciding step: the one that suppressed, else the one that deferred, else the last
         (a deferral past the expiry is suppressed by the expiry, not by the timing)."""
-        deciding = (
-            next((s for s in self.trace if s.verdict == "suppress"), None)
-            or next((s for s in self.trace if s.verdict == "defer"), None)
-            or self.trace[-1]
-        )
+        deferred = None
+        for step in self.trace:  # one pass: every written nudge asks
+            if step.verdict == "suppress":
+                return f"{step.name}: {step.detail}"
+            if step.verdict == "defer" and deferred is None:
+                deferred = step
+        deciding = deferred or self.trace[-1]
         return f"{deciding.name}: {deciding.detail}"
 
     @property

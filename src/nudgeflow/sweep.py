@@ -6,9 +6,11 @@ Cost follows the users that are due, never the population: every step is per bat
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -119,7 +121,8 @@ class Sweeper:
             if not batch:
                 break
             after = (batch[-1].next_check_at, batch[-1].id)
-            self._process(batch, ticks, paused, flags, report, write=not dry_run)
+            with _collector_paused():
+                self._process(batch, ticks, paused, flags, report, write=not dry_run)
             report.batches += 1
         report.seconds = time.perf_counter() - started
         if report.users:
@@ -187,6 +190,22 @@ class Sweeper:
         report.count(decided, len(batch), len(errors))
         if self.keep_decisions:
             report.decisions.extend(decided)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of a batch. A batch holds a few hundred
+    thousand young objects alive at once, so the collector would otherwise walk them again and
+    again (a third of a sweep's time, measured); what the batch leaves behind is freed by
+    reference counting, and any cycles are collected once the batch is over."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _errors(user_id: str, runs: Sequence[RuleRun]) -> list[tuple[str, str, str]]:
