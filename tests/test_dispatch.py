@@ -302,3 +302,44 @@ def test_the_breaker_opens_probes_and_closes() -> None:
     breaker.succeeded()
     assert breaker.state == "closed"
     assert breaker.allows(23.1)
+
+
+@dataclass
+class Slow(Scripted):
+    """Sends take a moment; counts how many are in flight at once."""
+
+    in_flight: int = 0
+    peak: int = 0
+
+    async def send(self, message: Outgoing) -> Result:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        return await super().send(message)
+
+
+def test_run_until_idle_sends_everything_due_in_overlapping_rounds(engine: Engine) -> None:
+    for n in range(7):
+        emailed(engine, f"u{n}", f"u{n}@example.org")
+    due = sum(len(pending_emails(engine, f"u{n}")) for n in range(7))
+    channel = Slow()
+    dispatcher = Dispatcher(engine, [channel], batch=2)
+
+    assert dict(asyncio.run(dispatcher.run_until_idle())) == {"sent": due}
+    assert channel.peak == 4  # two rounds of two, sending at once
+    assert len({m.delivery_id for m in channel.sent}) == due == len(channel.sent)
+    assert dict(asyncio.run(dispatcher.run_until_idle())) == {}
+
+
+def test_run_until_idle_stops_claiming_when_asked_and_finishes_what_it_began(
+    engine: Engine,
+) -> None:
+    for n in range(5):
+        emailed(engine, f"u{n}", f"u{n}@example.org")
+    due = sum(len(pending_emails(engine, f"u{n}")) for n in range(5))
+    asked = iter([False, True])
+    dispatcher = Dispatcher(engine, [Slow()], batch=2)
+
+    assert dict(asyncio.run(dispatcher.run_until_idle(lambda: next(asked)))) == {"sent": 2}
+    assert sum(len(pending_emails(engine, f"u{n}")) for n in range(5)) == due - 2

@@ -81,18 +81,52 @@ class Dispatcher:
 
     async def run_once(self) -> Counter[str]:
         """One round: recover cut-off attempts, claim a batch, send it, record the results."""
+        tally, claimed = self._claim()
+        return tally + await self._deliver(claimed)
+
+    async def run_until_idle(
+        self, should_stop: Callable[[], bool] = lambda: False, *, in_flight: int = 2
+    ) -> Counter[str]:
+        """Rounds back to back while each claims a full batch, up to `in_flight` at once: while
+        one round waits on providers the next claims and sends, so the database's turn and
+        the network's overlap instead of taking turns. Returns once a claim comes up short
+        (nothing more is due now) or `should_stop()`, with every round it began finished."""
+        tally: Counter[str] = Counter()
+        rounds: set[asyncio.Task[Counter[str]]] = set()
+        try:
+            while not should_stop():
+                recovered, claimed = self._claim()
+                tally += recovered
+                if claimed:
+                    rounds.add(asyncio.create_task(self._deliver(claimed)))
+                if len(claimed) < self.batch:
+                    break
+                if len(rounds) >= in_flight:
+                    done, rounds = await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
+                    for finished in done:
+                        tally += finished.result()
+        finally:
+            for result in await asyncio.gather(*rounds):
+                tally += result
+        return tally
+
+    def _claim(self) -> tuple[Counter[str], list[outbox.Claimed]]:
+        """Recover attempts a crash cut off (counted as ambiguous), then claim a batch."""
         now = self.engine.clock.now()
         lease = timedelta(seconds=self.settings.lease_seconds)
         with writer(self.engine.db).begin() as conn:
             recovered = outbox.recover_interrupted(conn, now)
             claimed = outbox.claim(conn, list(self.channels), now, self.batch, lease)
-        outcomes = await asyncio.gather(*(self._attempt(c) for c in claimed))
-        tally = self._record(claimed, outcomes)
+        tally: Counter[str] = Counter()
         if recovered:
             tally["ambiguous"] += recovered
             telemetry.AMBIGUOUS.inc(recovered)
             log.warning("interrupted_attempts", count=recovered)
-        return tally
+        return tally, claimed
+
+    async def _deliver(self, claimed: Sequence[outbox.Claimed]) -> Counter[str]:
+        outcomes = await asyncio.gather(*(self._attempt(c) for c in claimed))
+        return self._record(claimed, outcomes)
 
     async def aclose(self) -> None:
         for channel in self.channels.values():

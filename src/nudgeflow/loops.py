@@ -73,7 +73,8 @@ class Loops:
 
     def _dispatch(self) -> dict[str, int] | None:
         assert self.dispatcher is not None
-        tally = self.dispatch_loop.run(self.dispatcher.run_once())
+        # Back to back while work is due; the pause between calls is for when none is.
+        tally = self.dispatch_loop.run(self.dispatcher.run_until_idle(self.stopping.is_set))
         return dict(tally) or None
 
     def _close_dispatcher(self) -> None:
