@@ -155,7 +155,7 @@ def test_explain_shows_every_rule_and_changes_nothing(cli: CliRunner, tmp_path: 
     explained = data(cli, "explain", "ana", "--at", AT)
     text = run(cli, "explain", "ana", "--at", AT).stdout
 
-    assert len(explained["rules"]) == 13  # the career playbook's ten and the agenda's three
+    assert len(explained["rules"]) == 14  # career's ten, the agenda's three, and coaching
     resume = next(r for r in explained["rules"] if r["rule"] == "resume_weak")
     assert resume["decisions"][0]["outcome"] == "scheduled"
     assert "resume_weak" in text

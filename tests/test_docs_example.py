@@ -158,3 +158,19 @@ def test_the_readme_python_example_runs(
     out = capsys.readouterr().out
     assert "resume_weak" in out
     assert (clean_env / "nudgeflow.db").exists()
+
+
+def test_the_coaching_python_example_runs(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = (ROOT / "docs" / "coaching.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL)
+
+    exec(compile(code, "coaching.md", "exec"), {})
+
+    printed = capsys.readouterr().out.splitlines()
+    at = printed.index("Counter({'written': 1})")  # after the sweep's log line
+    message = printed[at + 1]
+    title, body = message.split(" — ", 1)
+    assert title
+    assert body

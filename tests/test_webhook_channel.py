@@ -69,7 +69,8 @@ class Receiver:
         if self.slow:
             await self.release.wait()
         status, headers = self.answers.pop(0) if self.answers else (200, {})
-        return web.Response(status=status, headers=headers)
+        body = headers.pop("body", None)  # an answer's body, when a test gives one
+        return web.Response(status=status, headers=headers, text=body)
 
 
 @asynccontextmanager
@@ -170,6 +171,14 @@ def test_a_delivery_is_posted_as_signed_json_with_the_nudge_and_its_links() -> N
     assert headers["Content-Type"] == "application/json"
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 5
     assert headers["webhook-signature"].startswith("v1,")
+
+
+def test_the_id_of_what_the_receiver_made_of_it_is_kept() -> None:
+    journal = {"body": '{"ref": "journal-entry-81"}', "Content-Type": "application/json"}
+    assert exchange((200, journal))[0] == [Sent(host_ref="journal-entry-81")]
+    assert exchange((201, {"body": "thanks"}))[0] == [Sent()]
+    assert exchange((200, {"body": '{"ref": 81}'}))[0] == [Sent()]  # not an id we can keep
+    assert exchange((200, {"body": '{"ref": "' + "x" * 300 + '"}'}))[0] == [Sent()]
 
 
 def test_a_retry_of_a_delivery_carries_the_same_webhook_id_and_body() -> None:

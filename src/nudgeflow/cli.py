@@ -70,6 +70,7 @@ class _Commands(click.Group):
 
     ELSEWHERE: ClassVar[dict[str, str]] = {
         "flags": "nudgeflow.cli_flags:flags",
+        "coach": "nudgeflow.cli_coach:coach",
         "extract": "nudgeflow.agenda.cli:extract_command",
         "telegram": "nudgeflow.cli_telegram:telegram_command",
     }

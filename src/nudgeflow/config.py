@@ -13,6 +13,12 @@
     cooldown = "20h"
     enabled = false
 
+    [llm]                               # coaching messages by an LLM: docs/coaching.md
+    model = "gpt-4o-mini"
+
+    [rules.coaching_message]
+    generator = "llm"
+
 A bad setting stops start-up with ConfigError naming it (`plans.free.daily_limit: ...`).
 The file is `nudgeflow.toml` in the working directory, or the path in NUDGEFLOW_CONFIG.
 """
@@ -23,7 +29,7 @@ import os
 import re
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -35,13 +41,18 @@ from pydantic_settings import (
 
 from nudgeflow import providers
 from nudgeflow.cadence import WEEKDAYS, parse_cadence
+from nudgeflow.coaching.settings import LLMSettings
 from nudgeflow.errors import ConfigError
 from nudgeflow.facts import QuietHours, describe
 from nudgeflow.localtime import parse_wall_time
 from nudgeflow.rules import Schedule, parse_duration
 
 DEFAULT_PLANS = {"free": 2, "premium": 5, "university": 3, "pro": 5, "enterprise": 5}
-DEFAULT_PLAYBOOKS = ("nudgeflow.playbooks.career:career", "nudgeflow.playbooks.agenda:agenda")
+DEFAULT_PLAYBOOKS = (
+    "nudgeflow.playbooks.career:career",
+    "nudgeflow.playbooks.agenda:agenda",
+    "nudgeflow.playbooks.coaching:coaching",
+)
 
 
 class Plan(BaseModel):
@@ -59,6 +70,7 @@ class RuleOverride(BaseModel):
     priority: int | None = Field(default=None, ge=0, le=100)
     channels: list[str] | None = None
     counts_toward_cap: bool | None = None
+    generator: Literal["template", "llm"] | None = None  # for rules that generate their text
 
     @field_validator("cadence")
     @classmethod
@@ -119,6 +131,10 @@ class Settings(BaseSettings):
     email: providers.Email | None = None  # no section: no email channel
     telegram: providers.Telegram | None = None
     webhook: providers.Webhook | None = None
+    # Generated messages (coaching): the LLM, if any; NUDGEFLOW_LLM_MODEL and friends work too.
+    llm: LLMSettings | None = None
+    generate_every_seconds: float = Field(default=5, gt=0)
+    generate_batch: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("daily_at")
     @classmethod
@@ -170,7 +186,12 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from code, environment and file; ConfigError naming the first bad setting."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        if settings.llm is None and "llm" not in overrides:
+            from_env = LLMSettings.from_env()
+            if from_env is not None:
+                settings = settings.model_copy(update={"llm": from_env})
+        return settings
     except ValidationError as exc:
         field, problem = describe(exc)
         raise ConfigError(field, problem) from None

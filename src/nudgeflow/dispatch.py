@@ -23,7 +23,7 @@ from nudgeflow import telemetry
 from nudgeflow.channels.base import Channel, Failed, Links, Outgoing, Result, Retry, Sent
 from nudgeflow.engine import Engine
 from nudgeflow.resilience import CircuitBreaker, RateLimits, backoff
-from nudgeflow.store import outbox
+from nudgeflow.store import generation, outbox
 from nudgeflow.store.database import writer
 
 log = structlog.get_logger("nudgeflow.dispatch")
@@ -214,14 +214,16 @@ class Dispatcher:
         self, claimed: Sequence[outbox.Claimed], outcomes: Sequence[Outcome]
     ) -> Counter[str]:
         now = self.engine.clock.now()
-        sent, retry, dead, parked, gone = [], [], [], [], []
+        sent, retry, dead, parked, gone, refs = [], [], [], [], [], []
         tally: Counter[str] = Counter()
         for item, outcome in zip(claimed, outcomes, strict=True):
             delivery, channel = item.delivery, item.delivery["channel"]
             attempts = delivery["attempts"] + 1
             match outcome:  # counted by where the delivery now is: sent, retry, dead, park
-                case Sent(provider_id):
+                case Sent(provider_id, host_ref):
                     sent.append((delivery["id"], provider_id))
+                    if host_ref is not None:
+                        refs.append((item.nudge["id"], host_ref))
                     result = "sent"
                 case Retry(reason, after) if attempts < self.settings.delivery_attempts:
                     wait = after if after is not None else self._backoff(attempts)
@@ -247,6 +249,8 @@ class Dispatcher:
             outbox.mark_dead(conn, dead, now)
             outbox.park(conn, parked, now)
             outbox.mark_unreachable(conn, gone, now)
+            for nudge_id, host_ref in refs:
+                generation.link_host_ref(conn, nudge_id, host_ref)
         for delivery_id, reason in dead:
             log.warning("delivery_dead", delivery=delivery_id, reason=reason)
         return tally

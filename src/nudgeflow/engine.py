@@ -48,6 +48,7 @@ from nudgeflow.playbooks import load_playbooks
 from nudgeflow.policy import History
 from nudgeflow.rules import Facts, Playbook, Rule, User, describe_duration
 from nudgeflow.store import admin, database, nudges, reports, sweeps
+from nudgeflow.store import coaching as coaching_store
 from nudgeflow.store import facts as fact_store
 from nudgeflow.sweep import Sweeper, SweepReport
 
@@ -99,7 +100,18 @@ class Engine:
             raise ConfigError(
                 "rules", f"overrides name unknown rules: {', '.join(sorted(unknown))}"
             )
+        self._check_generators(playbooks, rules)
         return rules
+
+    def _check_generators(self, playbooks: Sequence[Playbook], rules: Sequence[Rule]) -> None:
+        """Only rules that generate their text take a generator, and "llm" needs an LLM."""
+        writes_own = {r.name for p in playbooks for r in p.rules() if r.generator is None}
+        for rule in rules:
+            field = f"rules.{rule.name}.generator"
+            if rule.generator is not None and rule.name in writes_own:
+                raise ConfigError(field, "this rule writes its own copy; it takes no generator")
+            if rule.generator == "llm" and self.settings.llm is None:
+                raise ConfigError(field, "llm needs an [llm] section or NUDGEFLOW_LLM_MODEL")
 
     @cached_property
     def flags(self) -> FlagAdmin:
@@ -135,8 +147,10 @@ class Engine:
         parsed = [parse(UserIn, u) for u in batch]
         for user in parsed:
             self._check_plan(user.plan)
+        now = self._now()
         with database.writer(self.db).begin() as conn:
-            fact_store.upsert_users(conn, parsed, self._now())
+            fact_store.upsert_users(conn, parsed, now)
+            coaching_store.follow_users(conn, parsed, now)
 
     def _check_plan(self, plan: str) -> None:
         if plan not in self.settings.plans:
@@ -151,11 +165,12 @@ class Engine:
         self, user_id: str, preferences: Preferences | dict[str, Any]
     ) -> Preferences:
         prefs = parse(Preferences, preferences)
+        now = self._now()
         with database.writer(self.db).begin() as conn:
             self._require_users(conn, [user_id], NotFound("user", user_id))
-            fact_store.put_preferences(
-                conn, [(user_id, prefs.model_dump(mode="json"))], self._now()
-            )
+            fact_store.put_preferences(conn, [(user_id, prefs.model_dump(mode="json"))], now)
+            zone = coaching_store.timezones(conn, [user_id])[user_id]
+            coaching_store.follow(conn, [(user_id, zone, prefs)], now)
         return prefs
 
     def preferences(self, user_id: str) -> Preferences:
@@ -275,6 +290,13 @@ class Engine:
         report = sweeper.run(self._now(at), dry_run=dry_run, should_stop=should_stop)
         telemetry.record_sweep(report)
         return report
+
+    def sweep_users(self, user_ids: Sequence[str], at: datetime | None = None) -> SweepReport:
+        """Look at these users now, due or not, keeping the decisions in the report."""
+        sweeper = Sweeper(
+            self.db, self.rules, self.settings, self.flag_snapshot, keep_decisions=True
+        )
+        return sweeper.run_users(self._now(at), user_ids)
 
     def report(self, period_name: str = "24h", at: datetime | None = None) -> dict[str, Any]:
         """What the nudges made in the last `period_name` (24h, 7d, 30d) led to."""

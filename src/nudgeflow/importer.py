@@ -9,7 +9,7 @@ Either way the writes of one file happen in one transaction: all of it or none o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 
 from nudgeflow.facts import EventIn, RecordIn, UserIn, describe
+from nudgeflow.store import coaching as coaching_store
 from nudgeflow.store import facts as fact_store
 from nudgeflow.store.database import writer
 
@@ -176,8 +177,13 @@ class Importer:
         return None
 
 
+def _write_users(conn: sa.Connection, batch: Sequence[UserIn], now: datetime) -> None:
+    fact_store.upsert_users(conn, batch, now)
+    coaching_store.follow_users(conn, batch, now)  # preferences may turn coaching on or off
+
+
 _WRITERS: dict[Kind, Callable[[sa.Connection, Any, datetime], Any]] = {
-    "users": fact_store.upsert_users,
+    "users": _write_users,
     "events": fact_store.insert_events,
     "records": fact_store.put_records,
 }

@@ -1,6 +1,7 @@
 """The engine's loops, run by `nudgeflow serve` beside the API and by `nudgeflow worker`
-alone: sweep due users every `sweep_every_seconds`, deliver due nudges every
-`deliver_every_seconds`, and forget idempotency answers older than a day.
+alone: sweep due users every `sweep_every_seconds`, write generated messages every
+`generate_every_seconds`, deliver due nudges every `deliver_every_seconds`, and forget
+idempotency answers older than a day.
 
 Stopping is graceful: the sweep in hand finishes its batch (its users' leases are released as
 it writes them) and claims no more; nothing is cut off half-written."""
@@ -19,6 +20,7 @@ from nudgeflow.channels import configured
 from nudgeflow.channels.base import Channel
 from nudgeflow.dispatch import Dispatcher
 from nudgeflow.engine import Engine
+from nudgeflow.generation import GenerationWorker
 from nudgeflow.store import idempotency
 from nudgeflow.store.database import writer
 
@@ -34,6 +36,10 @@ class Loops:
         # The dispatcher's own event loop, run a round at a time off the main one: provider
         # sessions live across rounds, and its database calls never stall the API.
         self.dispatch_loop = asyncio.Runner()
+        # The generation stage likewise, in a loop of its own: a slow model holds up nothing.
+        generates = any(rule.generator for rule in engine.rules)
+        self.writer = GenerationWorker(engine) if generates else None
+        self.generate_loop = asyncio.Runner()
 
     async def run(self) -> None:
         """Until stop(): every loop on its own interval."""
@@ -49,9 +55,16 @@ class Loops:
                 if self.dispatcher
                 else []
             ),
+            *(
+                [self._every(settings.generate_every_seconds, "generate", self._generate)]
+                if self.writer
+                else []
+            ),
         )
         if self.dispatcher:
             await asyncio.to_thread(self._close_dispatcher)
+        if self.writer:
+            await asyncio.to_thread(self._close_writer)
         log.info("loops_stopped")
 
     def stop(self) -> None:
@@ -81,6 +94,16 @@ class Loops:
         assert self.dispatcher is not None
         self.dispatch_loop.run(self.dispatcher.aclose())
         self.dispatch_loop.close()
+
+    def _generate(self) -> dict[str, int] | None:
+        assert self.writer is not None
+        tally = self.generate_loop.run(self.writer.run_until_idle(self.stopping.is_set))
+        return dict(tally) or None
+
+    def _close_writer(self) -> None:
+        assert self.writer is not None
+        self.generate_loop.run(self.writer.aclose())
+        self.generate_loop.close()
 
     def _deliver(self) -> dict[str, int] | None:
         counts = self.engine.deliver_due()

@@ -147,6 +147,9 @@ class Rule:
     on_facts: bool = True
     description: str = ""
     fallback: Fallback | None = None
+    # Who writes the message: None, the rule's own copy; "template" or "llm", the generation
+    # stage, which holds the nudge's delivery until its text is written (coaching messages).
+    generator: str | None = None
 
     def evaluate(self, facts: Facts, now: datetime) -> tuple[list[Candidate], list[datetime]]:
         """Run the rule; its candidates and the times it asked to look again."""
@@ -219,6 +222,7 @@ class Playbook:
         proactive: bool = True,
         on_facts: bool = True,
         fallback: tuple[str, str | timedelta] | None = None,
+        generator: str | None = None,
         name: str | None = None,
     ) -> Callable[[RuleFunction], RuleFunction]:
         """Register a rule. Settings are checked now, so a typo fails at import, not at 3 am."""
@@ -234,6 +238,7 @@ class Playbook:
             "proactive": proactive,
             "on_facts": on_facts,
             "fallback": Fallback(fallback[0], parse_duration(fallback[1])) if fallback else None,
+            "generator": generator,
         }
 
         def register(function: RuleFunction) -> RuleFunction:

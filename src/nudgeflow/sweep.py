@@ -129,6 +129,16 @@ class Sweeper:
             log.info("sweep", **{k: v for k, v in report.as_dict().items() if k != "suppressed"})
         return report
 
+    def run_users(self, now: datetime, user_ids: Sequence[str]) -> SweepReport:
+        """Decide for these users now, due or not, and write it: for operator tools."""
+        report = SweepReport(now, False)
+        with self.db.connect() as conn:
+            paused = admin.paused_rules(conn)
+            batch = sweeps.load_users(conn, user_ids)
+        gate = self.flags.current().gate
+        self._process(batch, Ticks(now, self.rules), paused, gate, report, write=True)
+        return report
+
     def _claim(self, now: datetime) -> list[UserRow]:
         lease = timedelta(seconds=self.settings.lease_seconds)
         with writer(self.db).begin() as conn:

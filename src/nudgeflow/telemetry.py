@@ -34,6 +34,16 @@ SWEEP_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900),
 )
 SWEPT_USERS = Counter("nudgeflow_swept_users", "Users looked at by sweeps")
+GENERATIONS = Counter(
+    "nudgeflow_generations",
+    "Messages the generation stage wrote, by rule and outcome (written, skipped, withdrawn)",
+    ["rule", "outcome"],
+)
+GENERATION_FALLBACKS = Counter(
+    "nudgeflow_generation_fallbacks",
+    "LLM generations templates took over, by why (budget, unavailable, timeout, malformed)",
+    ["kind"],
+)
 
 
 def record_sweep(report: SweepReport) -> None:

@@ -53,6 +53,7 @@ class Outgoing:
 @dataclass(frozen=True)
 class Sent:
     provider_id: str | None = None
+    host_ref: str | None = None  # what the host app made of it (a webhook's `{"ref": ...}`)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ Why it is built this way:
   `limits.concurrency` connections alive (httpx's async pool falls behind at this
   concurrency, encode/httpx#3215).
 
+A receiver may answer a 2xx with JSON `{"ref": "..."}`, the id of what it made of the message
+(a journal entry): it is kept with the generated message's attempt.
+
 Status codes: 2xx Sent; 410 Failed(unreachable) (the endpoint disabled itself); 429 and 503
 Retry after the receiver's Retry-After; 408, other 5xx and network errors Retry; any other
 answer (4xx, 3xx) Failed. Reasons name the host only: a URL's path or query may hold a token.
@@ -51,6 +54,7 @@ USER_AGENT = "nudgeflow-webhook"
 RESOLVE_TTL = 30.0  # seconds a host's checked addresses (or its refusal) are reused
 MAX_HOSTS = 10_000  # remembered hosts before the cache is pruned
 MAX_ANSWER = 64 * 1024  # bytes of an answer read so its connection can be reused
+MAX_REF = 256  # as generation_attempts.host_ref holds
 MAX_RETRY_AFTER = 86_400.0  # a receiver cannot park a delivery for more than a day
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _JSON = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
@@ -245,8 +249,9 @@ class WebhookChannel:
             async with session.post(
                 target, data=body, headers=headers, allow_redirects=False
             ) as response:
-                await _drain(response)
-                return _result(response.status, response.headers, host, self._clock())
+                answer = await _drain(response)
+                result = _result(response.status, response.headers, host, self._clock())
+                return Sent(host_ref=_ref(answer)) if isinstance(result, Sent) else result
         except aiohttp.InvalidURL:
             return Failed(f"invalid webhook URL for host {host}")
         except aiohttp.ClientConnectorError as exc:
@@ -300,12 +305,25 @@ def _target(url: str | None) -> URL | Failed:
     return target
 
 
-async def _drain(response: aiohttp.ClientResponse) -> None:
-    """Read a short answer to its end so the connection goes back to the pool; a long one is
-    cut off, and its connection closed."""
-    received = 0
+async def _drain(response: aiohttp.ClientResponse) -> bytes:
+    """Read a short answer to its end so the connection goes back to the pool, and give its
+    start; a long one is cut off, and its connection closed."""
+    start, received = b"", 0
     while received <= MAX_ANSWER and (chunk := await response.content.read(MAX_ANSWER)):
+        start = start or chunk
         received += len(chunk)
+    return start
+
+
+def _ref(answer: bytes) -> str | None:
+    """The receiver's `{"ref": "..."}`, if it sent one (at most MAX_REF characters)."""
+    if not answer.startswith(b"{") or b'"ref"' not in answer:
+        return None  # most receivers answer nothing: no parsing on the hot path
+    try:
+        ref = orjson.loads(answer).get("ref")
+    except orjson.JSONDecodeError:
+        return None
+    return ref if isinstance(ref, str) and 0 < len(ref) <= MAX_REF else None
 
 
 def _result(status: int, headers: Mapping[str, str], host: str | None, now: float) -> Result:

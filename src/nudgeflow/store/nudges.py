@@ -183,9 +183,12 @@ def reschedule_delivery(conn: sa.Connection, nudge_id: str, at: datetime, now: d
     )
 
 
+# Not sent yet: due, or waiting for its generated text.
+_UNSENT = deliveries.c.status.in_(("pending", "held", "writing"))
+
 _CANCEL_ONE = (
     sa.update(deliveries)
-    .where((deliveries.c.nudge_id == sa.bindparam("nudge")) & (deliveries.c.status == "pending"))
+    .where((deliveries.c.nudge_id == sa.bindparam("nudge")) & _UNSENT)
     .values(status="cancelled", next_attempt_at=None,
             updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type))
 )  # fmt: skip
@@ -197,7 +200,7 @@ def cancel_deliveries(conn: sa.Connection, nudge_ids: Sequence[str], now: dateti
     elif nudge_ids:
         conn.execute(
             sa.update(deliveries)
-            .where(deliveries.c.nudge_id.in_(list(nudge_ids)) & (deliveries.c.status == "pending"))
+            .where(deliveries.c.nudge_id.in_(list(nudge_ids)) & _UNSENT)
             .values(status="cancelled", next_attempt_at=None, updated_at=now)
         )
 

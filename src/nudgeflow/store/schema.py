@@ -190,7 +190,8 @@ deliveries = sa.Table(
         "nudge_id", sa.String(40), sa.ForeignKey("nudges.id", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("channel", sa.String(32), nullable=False),
-    # pending, sending (claimed, an attempt under way), sent, dead, cancelled
+    # pending, sending (claimed, an attempt under way), sent, dead, cancelled; held (its text
+    # not yet generated), writing (a generation under way)
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("next_attempt_at", UTCDateTime, nullable=True, index=True),  # null once settled
     sa.Column("attempts", sa.Integer, nullable=False),

@@ -272,8 +272,10 @@ def write_decisions(
         row = _nudge_row(nudge_id, user_id, decision, stamp, codec)
         (updates if decision.existing_id else inserts).append(row)
         if not suppressed:
+            # A rule whose text a generator writes holds its delivery until the text is there.
+            status = "held" if decision.rule.generator else "pending"
             outbox.append(
-                (new_id("d"), nudge_id, decision.channel, "pending", codec.instant(decision.deliver_at),
+                (new_id("d"), nudge_id, decision.channel, status, codec.instant(decision.deliver_at),
                  0, None, stamp, stamp, None, None, None, False)
             )  # fmt: skip
     bulk.insert_prepared(conn, nudges, inserts)
