@@ -14,14 +14,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from nudgeflow.clock import FrozenClock
+from nudgeflow.clock import FrozenClock, SystemClock
 from nudgeflow.coaching.schedule import KEY, KIND, Schedule
 from nudgeflow.config import load_settings
 from nudgeflow.engine import Engine
 from nudgeflow.errors import InvalidInput
 from nudgeflow.generation import GenerationWorker
+from nudgeflow.loops import Loops
 from nudgeflow.playbooks.coaching import coaching
+from nudgeflow.store import coaching as coaching_store
 from nudgeflow.store import generation
+from nudgeflow.store.database import writer
 from nudgeflow.store.schema import deliveries, records, users
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -231,3 +234,33 @@ def test_a_rule_that_writes_its_own_copy_takes_no_generator(database_url: str) -
         Exception, match=r"rules\.resume_weak\.generator: this rule writes its own copy"
     ):
         Engine(database_url, settings=settings)
+
+
+def test_the_loops_write_a_due_message_and_deliver_it(database_url: str) -> None:
+    """`serve` and `worker` run the generation stage between their sweeps and deliveries."""
+    settings = load_settings(database_url=database_url, sweep_every_seconds=0.05,
+                             deliver_every_seconds=0.05, generate_every_seconds=0.05)  # fmt: skip
+    engine = Engine(database_url, settings=settings, clock=SystemClock(), playbooks=[coaching])
+    now = engine.clock.now()
+    offset = (8 - now.hour) % 24  # a zone where it is 08:xx now: inside the morning window
+    offset -= 24 if offset > 14 else 0
+    engine.upsert_user({"id": "ana", "timezone": f"Etc/GMT{-offset:+d}" if offset else "UTC",
+                        "preferences": {"frequency": "daily", "channels": ["in_app"]}})  # fmt: skip
+    with writer(engine.db).begin() as conn:  # due now rather than in 1–7 hours
+        coaching_store.put(conn, [("ana", Schedule("daily", "morning", now))], now)
+
+    async def scenario() -> None:
+        loops = Loops(engine)
+        task = asyncio.create_task(loops.run())
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if engine.inbox("ana"):
+                break
+        loops.stop()
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(scenario())
+    [shown] = engine.inbox("ana")
+    assert (shown["rule"], shown["status"]) == ("coaching_message", "delivered")
+    assert shown["body"]
+    engine.close()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from llm_servers import Scripted, closed_port, draft, is_rating_request, rating, serving
 from nudgeflow.channels import configured
@@ -67,6 +68,12 @@ async def generate(engine: Engine) -> dict[str, int]:
         return dict(await worker.run_until_idle())
     finally:
         await worker.aclose()
+
+
+def fallbacks(kind: str) -> float:
+    """The metric operators alert on: LLM generations templates took over."""
+    found = REGISTRY.get_sample_value("nudgeflow_generation_fallbacks_total", {"kind": kind})
+    return found or 0.0
 
 
 def attempts(engine: Engine, user_id: str = "ana") -> list[dict[str, Any]]:
@@ -146,7 +153,9 @@ def test_a_provider_that_is_down_hands_over_to_templates_and_is_counted(
     async def scenario() -> None:
         engine = llm_engine(database_url, clock, f"http://127.0.0.1:{closed_port()}/v1")
         due_now(engine, clock, "ana")
+        before = fallbacks("unavailable")
         assert await generate(engine) == {"written": 1, "fallback_unavailable": 1}
+        assert fallbacks("unavailable") == before + 1
         failed, chosen = attempts(engine)
         assert (failed["generator"], failed["sent"]) == ("llm", False)
         assert (chosen["generator"], chosen["sent"]) == ("template", True)
