@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from nudgeflow.store import outbox
 from nudgeflow.store.schema import deliveries, generation_attempts, nudges, records, users
 
 
@@ -34,27 +35,17 @@ def claim(
     """Up to `limit` held deliveries that are due (or whose writer's lease ran out), leased;
     only `user_id`'s when given."""
     mine = sa.true() if user_id is None else nudges.c.user_id == user_id
-    ids = list(
-        conn.execute(
-            sa.select(deliveries.c.id)
-            .join(nudges, nudges.c.id == deliveries.c.nudge_id)
-            .where((deliveries.c.next_attempt_at <= now) & mine)
-            .where(
-                (deliveries.c.status == "held")
-                | ((deliveries.c.status == "writing") & (deliveries.c.lease_until <= now))
-            )
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=deliveries)
-        ).scalars()
+    waiting = (deliveries.c.status == "held") | (
+        (deliveries.c.status == "writing") & (deliveries.c.lease_until <= now)
     )
+    candidates = (
+        sa.select(deliveries.c.id)
+        .join(nudges, nudges.c.id == deliveries.c.nudge_id)
+        .where((deliveries.c.next_attempt_at <= now) & waiting & mine)
+    )
+    ids = outbox.take(conn, candidates, "writing", now=now, limit=limit, lease=lease)
     if not ids:
         return []
-    conn.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id.in_(ids))
-        .values(status="writing", lease_until=now + lease, updated_at=now)
-    )
     rows = conn.execute(
         sa.select(deliveries.c.id, nudges, users)
         .join(nudges, nudges.c.id == deliveries.c.nudge_id)

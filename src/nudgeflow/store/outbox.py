@@ -46,27 +46,39 @@ def recover_interrupted(conn: sa.Connection, now: datetime) -> int:
     return int(result.rowcount)
 
 
+def take(
+    conn: sa.Connection,
+    candidates: sa.Select[Any],
+    status: str,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+) -> list[str]:
+    """Lock up to `limit` of the deliveries `candidates` selects (their ids), soonest due
+    first, and mark them `status` until the lease ends: other workers skip them meanwhile."""
+    query = candidates.order_by(deliveries.c.next_attempt_at).limit(limit)
+    ids = list(conn.execute(query.with_for_update(skip_locked=True, of=deliveries)).scalars())
+    if ids:
+        conn.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id.in_(ids))
+            .values(status=status, lease_until=now + lease, updated_at=now)
+        )
+    return ids
+
+
 def claim(
     conn: sa.Connection, channels: Sequence[str], now: datetime, limit: int, lease: timedelta
 ) -> list[Claimed]:
     """Up to `limit` due deliveries on `channels`, with their nudge and user, leased to us."""
-    ids = list(
-        conn.execute(
-            sa.select(deliveries.c.id)
-            .where((deliveries.c.next_attempt_at <= now) & (deliveries.c.status == "pending"))
-            .where(deliveries.c.channel.in_(list(channels)))
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
+    due = (deliveries.c.next_attempt_at <= now) & (deliveries.c.status == "pending")
+    due &= deliveries.c.channel.in_(list(channels))
+    ids = take(
+        conn, sa.select(deliveries.c.id).where(due), "sending", now=now, limit=limit, lease=lease
     )
     if not ids:
         return []
-    conn.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id.in_(ids))
-        .values(status="sending", lease_until=now + lease, updated_at=now)
-    )
     rows = conn.execute(
         sa.select(deliveries, nudges, users, unreachable.c.address.label("gone"))
         .join(nudges, nudges.c.id == deliveries.c.nudge_id)
