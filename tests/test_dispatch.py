@@ -44,6 +44,7 @@ class Scripted:
 
     async def send(self, message: Outgoing) -> Result:
         self.sent.append(message)
+        await asyncio.sleep(0)  # a request is in flight for a moment, as over a network
         return self.script.popleft() if self.script else Sent(f"p-{len(self.sent)}")
 
     async def aclose(self) -> None:

@@ -159,8 +159,9 @@ class Dispatcher:
         return result
 
     async def _send(self, channel: Channel, message: Outgoing) -> Result:
-        try:
-            return await asyncio.wait_for(channel.send(message), self.settings.send_timeout_seconds)
+        try:  # asyncio.timeout, not wait_for: no extra task per send
+            async with asyncio.timeout(self.settings.send_timeout_seconds):
+                return await channel.send(message)
         except TimeoutError:
             return Retry(f"no answer within {self.settings.send_timeout_seconds:g} s")
         except Exception as exc:  # a channel bug must not lose the delivery: retry it
@@ -216,6 +217,7 @@ class Dispatcher:
         now = self.engine.clock.now()
         sent, retry, dead, parked, gone, refs = [], [], [], [], [], []
         tally: Counter[str] = Counter()
+        counted: Counter[tuple[str, str]] = Counter()
         for item, outcome in zip(claimed, outcomes, strict=True):
             delivery, channel = item.delivery, item.delivery["channel"]
             attempts = delivery["attempts"] + 1
@@ -242,7 +244,7 @@ class Dispatcher:
                     parked.append((delivery["id"], at))
                     result = "park"
             tally[result] += 1
-            telemetry.DELIVERIES.labels(channel, result).inc()
+            counted[channel, result] += 1
         with writer(self.engine.db).begin() as conn:
             outbox.mark_sent(conn, sent, now)
             outbox.mark_retry(conn, retry, now)
@@ -251,6 +253,8 @@ class Dispatcher:
             outbox.mark_unreachable(conn, gone, now)
             for nudge_id, host_ref in refs:
                 generation.link_host_ref(conn, nudge_id, host_ref)
+        for (channel, result), count in counted.items():  # once a round, not once a delivery
+            telemetry.DELIVERIES.labels(channel, result).inc(count)
         for delivery_id, reason in dead:
             log.warning("delivery_dead", delivery=delivery_id, reason=reason)
         return tally
