@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 
 from nudgeflow import telemetry
@@ -78,8 +79,8 @@ class GenerationWorker:
         written = await asyncio.gather(
             *(self._stage(item).one(context) for item, context in zip(held, contexts, strict=True))
         )
-        with writer(self.engine.db).begin() as conn:
-            return self._settle(conn, held, written, now)
+        with writer(self.engine.db).begin() as conn:  # stamped when written, not when claimed
+            return self._settle(conn, held, written, self.engine.clock.now())
 
     async def run_until_idle(self, should_stop: Callable[[], bool] = lambda: False) -> Counter[str]:
         """Rounds until nothing held is due (or `should_stop()`)."""
@@ -98,7 +99,11 @@ class GenerationWorker:
     # ---- context ------------------------------------------------------------------------------
 
     def _contexts(
-        self, conn: Any, held: Sequence[generation.Held], user_ids: list[str], now: datetime
+        self,
+        conn: sa.Connection,
+        held: Sequence[generation.Held],
+        user_ids: list[str],
+        now: datetime,
     ) -> list[Context]:
         since = now - timedelta(days=CONTEXT_DAYS)
         found = generation.records_for_context(conn, user_ids, JOURNAL_KINDS, since)
@@ -112,7 +117,7 @@ class GenerationWorker:
 
     def _settle(
         self,
-        conn: Any,
+        conn: sa.Connection,
         held: Sequence[generation.Held],
         written: Sequence[Generation],
         now: datetime,
