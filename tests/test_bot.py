@@ -169,7 +169,9 @@ def test_start_with_a_signed_token_links_the_chat_to_the_host_apps_user(
     assert ana.addresses == {"telegram": str(CHAT)}
     assert ana.traits == {"plan": "x"}  # the rest of the user is as the host app left it
     assert "telegram" in engine.preferences("ana").channels
-    assert bot.chats.find(CHAT) == ana
+    found = bot.chats.find(CHAT)
+    assert found is not None
+    assert found.user == ana
     assert len(token) <= 64  # Telegram's limit on a deep link's start parameter
 
 
@@ -232,7 +234,7 @@ def test_linking_takes_the_chat_from_the_user_the_bot_made_for_it(
     assert engine.user(f"tg-{CHAT}").addresses == {}
     found = bot.chats.find(CHAT)
     assert found is not None
-    assert found.id == "ana"
+    assert found.user.id == "ana"
 
 
 def test_a_deep_link_token_refuses_an_id_too_long_to_fit(engine: Engine) -> None:
@@ -265,8 +267,9 @@ def test_the_timezone_answer_is_understood_and_confirmed(
 
     assert reply is not None
     assert reply.startswith(f"Got it: {shown}")
-    user = engine.user(f"tg-{CHAT}")
-    assert (user.timezone.key, user.traits["timezone_confirmed"]) == (zone, True)
+    chat = bot.chats.find(CHAT)
+    assert chat is not None
+    assert (chat.user.timezone.key, chat.timezone_confirmed) == (zone, True)
 
 
 @pytest.mark.parametrize("nonsense", ["Atlantis", "UTC+25", "???", "no idea"])

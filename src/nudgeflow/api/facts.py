@@ -40,10 +40,13 @@ class UserBody(UserIn):
 
 @router.put("/users/{user_id}", status_code=204)
 def put_user(user_id: UserId, user: UserBody, engine: EngineDep, _: Host) -> Response:
-    """Create or replace the user (plan, org, timezone, addresses, traits, preferences)."""
+    """Create or replace the user (plan, org, timezone, addresses, traits, preferences).
+    Left out, the timezone, the linked Telegram chat and the preferences keep what is stored;
+    `addresses.telegram: null` unlinks the chat."""
     if user.id not in (None, user_id):
         raise InvalidInput("id", f"the body's id {user.id!r} is not the path's {user_id!r}")
-    engine.upsert_user({**user.model_dump(exclude={"id"}), "id": user_id})
+    # Only what the body holds: a field left out is not the same as one sent as its default.
+    engine.upsert_user({**user.model_dump(exclude={"id"}, exclude_unset=True), "id": user_id})
     return Response(status_code=204)
 
 

@@ -22,7 +22,7 @@ import structlog
 from telegram import Update
 
 from nudgeflow.bot import texts
-from nudgeflow.bot.chats import Chats, timezone_known
+from nudgeflow.bot.chats import Chat, Chats
 from nudgeflow.bot.presses import answer_press
 from nudgeflow.bot.replies import Reply, Say
 from nudgeflow.bot.timezones import read_timezone
@@ -105,27 +105,27 @@ class Conversation:
             return []  # edits, joins, stickers, groups: nothing for us
         if said.command == "start":
             return [Say(said.chat, self._start(said))]
-        user = self.chats.find(said.chat)
+        chat = self.chats.find(said.chat)
         greeting = None
-        if user is None:
-            user, greeting = self.chats.create(said.chat), texts.WELCOME
-        reply = self._reply(user, said)
+        if chat is None:
+            chat, greeting = self.chats.create(said.chat), texts.WELCOME
+        reply = self._reply(chat, said)
         text = "\n\n".join(part for part in (greeting, reply) if part)
         return [Say(said.chat, text)] if text else []
 
-    def _reply(self, user: User, said: Said) -> str | None:
+    def _reply(self, chat: Chat, said: Said) -> str | None:
         match said.command:
-            case None if not timezone_known(user):
-                return self._timezone_answer(user, said)
+            case None if not chat.timezone_known:
+                return self._timezone_answer(chat, said)
             case None:
-                received = self.agenda.receive(user.id, said.for_agenda())
-                return texts.changes(received, user.timezone, self.lead)
+                received = self.agenda.receive(chat.user.id, said.for_agenda())
+                return texts.changes(received, chat.user.timezone, self.lead)
             case "schedule":
-                return self._schedule(user)
+                return self._schedule(chat.user)
             case "timezone":
-                return self._timezone(user, said)
+                return self._timezone(chat, said)
             case "stop":
-                return self._stop(user)
+                return self._stop(chat.user)
             case _:
                 return texts.HELP  # /help, and commands we do not have
 
@@ -134,24 +134,24 @@ class Conversation:
     def _start(self, said: Said) -> str:
         if said.argument:
             return self._link(said)
-        user = self.chats.find(said.chat)
-        if user is None:
+        chat = self.chats.find(said.chat)
+        if chat is None:
             self.chats.create(said.chat)
             return f"{texts.WELCOME}\n\n{texts.ASK_TIMEZONE}"
-        self._resume(user)
-        return f"Welcome back!\n\n{texts.HELP}" + self._ask_if_unknown(user)
+        self._resume(chat.user)
+        return f"Welcome back!\n\n{texts.HELP}" + self._ask_if_unknown(chat)
 
     def _link(self, said: Said) -> str:
         try:
-            user = self.chats.link(said.chat, said.argument)
+            chat = self.chats.link(said.chat, said.argument)
         except Unauthorized as exc:
             return texts.BAD_LINK.format(why=texts.escape(str(exc)))
         except NotFound:
             return texts.BAD_LINK.format(why="that account no longer exists")
-        log.info("telegram_chat_linked", user=user.id)
-        self._resume(user)
-        if timezone_known(user):
-            zone = texts.escape(user.timezone.key)
+        log.info("telegram_chat_linked", user=chat.user.id)
+        self._resume(chat.user)
+        if chat.timezone_known:
+            zone = texts.escape(chat.user.timezone.key)
             return f"{texts.LINKED} I'll use {zone} time; /timezone changes it."
         return f"{texts.LINKED}\n\n{texts.ASK_TIMEZONE}"
 
@@ -162,28 +162,28 @@ class Conversation:
             self.engine.set_preferences(user.id, prefs.model_copy(update={"proactive": True}))
 
     @staticmethod
-    def _ask_if_unknown(user: User) -> str:
-        return "" if timezone_known(user) else f"\n\n{texts.ASK_TIMEZONE}"
+    def _ask_if_unknown(chat: Chat) -> str:
+        return "" if chat.timezone_known else f"\n\n{texts.ASK_TIMEZONE}"
 
     # ---- the timezone -----------------------------------------------------------------------
 
-    def _timezone(self, user: User, said: Said) -> str:
+    def _timezone(self, chat: Chat, said: Said) -> str:
         """/timezone Berlin sets it; /timezone alone asks for it."""
         if said.argument:
-            return self._timezone_answer(user, said, text=said.argument)
-        self.chats.forget_timezone(user)
-        now = texts.escape(user.timezone.key)
+            return self._timezone_answer(chat, said, text=said.argument)
+        self.chats.forget_timezone(chat)
+        now = texts.escape(chat.user.timezone.key)
         return f"Your timezone is {now}. Which one should it be? {texts.HOW_TO_SAY_A_TIMEZONE}"
 
-    def _timezone_answer(self, user: User, said: Said, text: str | None = None) -> str:
+    def _timezone_answer(self, chat: Chat, said: Said, text: str | None = None) -> str:
         name = read_timezone(said.text if text is None else text)
         if name is None:
             if text is not None or _looks_like_an_answer(said.text):
                 return texts.NOT_A_TIMEZONE
-            self.chats.keep(user, said.for_agenda())
+            self.chats.keep(chat, said.for_agenda())
             return f"{texts.KEPT_FOR_LATER} {texts.ASK_TIMEZONE}"
-        kept = self.chats.pending_messages(user)
-        user = self.chats.set_timezone(user, name)
+        kept = chat.pending_messages()
+        user = self.chats.set_timezone(chat, name).user
         lines = [texts.timezone_confirmed(name, self.engine.clock.now())]
         for message in kept:  # what they said before, now that we can read its times
             lines.append(texts.changes(self.agenda.receive(user.id, message), user.timezone,
