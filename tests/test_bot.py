@@ -32,7 +32,7 @@ from nudgeflow.config import load_settings
 from nudgeflow.dispatch import Dispatcher
 from nudgeflow.engine import Engine
 from nudgeflow.errors import InvalidInput
-from nudgeflow.playbooks.agenda import agenda
+from nudgeflow.playbooks.agenda import agenda, agenda_playbook
 from nudgeflow.rules import Candidate, Facts, Playbook
 from telegram_api import TOKEN, TelegramApi, poll_until_caught_up, press_update, telegram_api
 from telegram_api import text_update as said
@@ -356,6 +356,39 @@ def test_a_message_goes_to_the_agenda_and_the_reply_says_what_changed(
     )
     assert say(bot, "cancel the team meeting") == "Cancelled: Team meeting, Fri 27 Nov 15:00–16:00."
     assert say(bot, "thanks!") is None  # nothing changed: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("playbook", "promise"),
+    [
+        (agenda_playbook(lead=timedelta(minutes=10)), "\nI'll remind you 10 minutes before."),
+        (agenda_playbook(lead=timedelta(hours=1)), "\nI'll remind you 1 hour before."),
+        (coach, ""),  # no agenda playbook: nothing will remind, so nothing is promised
+    ],
+)
+def test_the_reply_promises_the_reminder_with_the_configured_lead_time(
+    database_url: str, clock: FrozenClock, fake: FakeAgenda, playbook: Playbook, promise: str
+) -> None:
+    engine = Engine(database_url, settings=load_settings(database_url=database_url), clock=clock,
+                    playbooks=[playbook])  # fmt: skip
+    known_user(engine)
+    fake.answers["Team meeting 3-4 PM Friday"] = changes(
+        added=[meeting("team meeting", local(27, 15), local(27, 16))]
+    )
+
+    answer = say(Conversation(engine, agenda=fake), "Team meeting 3-4 PM Friday")
+
+    engine.close()
+    assert answer == "Noted: Team meeting, Fri 27 Nov 15:00–16:00." + promise
+
+
+@pytest.mark.parametrize(
+    ("lead", "words"),
+    [(timedelta(minutes=1), "1 minute"), (timedelta(minutes=90), "90 minutes"),
+     (timedelta(hours=2), "2 hours"), (timedelta(days=1), "1 day")],
+)  # fmt: skip
+def test_a_lead_time_reads_as_a_person_says_it(lead: timedelta, words: str) -> None:
+    assert texts.span(lead) == words
 
 
 def test_titles_are_escaped_and_a_meeting_past_midnight_shows_both_days() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -28,10 +28,10 @@ from nudgeflow.bot.replies import Reply, Say
 from nudgeflow.bot.timezones import read_timezone
 from nudgeflow.engine import Engine
 from nudgeflow.errors import NotFound, Unauthorized
+from nudgeflow.playbooks.agenda import lead_time
 from nudgeflow.rules import User
 
 log = structlog.get_logger("nudgeflow.bot")
-LEAD = timedelta(minutes=30)  # the agenda playbook's default preparation lead
 MAX_MESSAGE = 4000  # what the agenda takes of one message
 OFFSET_LIKE = re.compile(r"\s*(?:utc|gmt)?\s*[+\-−]\s*\d", re.IGNORECASE)
 
@@ -75,14 +75,12 @@ class Said:
 
 
 class Conversation:
-    def __init__(
-        self, engine: Engine, *, agenda: AgendaLike | None = None, lead: timedelta = LEAD
-    ) -> None:
+    def __init__(self, engine: Engine, *, agenda: AgendaLike | None = None) -> None:
         self.engine = engine
         self.agenda: AgendaLike = agenda if agenda is not None else engine.agenda
         self.chats = Chats(engine)
-        # "I'll remind you …" only when a preparation rule is there to keep the promise
-        self.lead = lead if any(r.name == "meeting_prep" for r in engine.rules) else None
+        # "I'll remind you …" with the lead of the rule that keeps the promise, if there is one
+        self.lead = lead_time(engine.rules)
 
     def handle(self, update: Update | dict[str, Any]) -> list[Reply]:
         """The replies to one update. Never raises: a failure is logged and, where there is a
