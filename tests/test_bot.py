@@ -697,6 +697,16 @@ def test_a_wrong_token_is_a_clear_error(engine: Engine, api: TelegramApi) -> Non
     assert "wrong-token" not in result.output
 
 
+def test_a_bot_username_of_another_bot_is_a_clear_error(engine: Engine, api: TelegramApi) -> None:
+    env = _env(engine, api) | {"NUDGEFLOW_TELEGRAM__BOT_USERNAME": "other_bot"}
+    result = CliRunner().invoke(telegram_command, [], env=env)
+    assert result.exit_code == 2
+    assert "telegram.bot_username: 'other_bot' is not this bot: the token is @coach_bot's" in (
+        result.output
+    )
+    assert api.methods() == ["getMe"]
+
+
 def test_polling_mode_runs_until_sigterm(engine: Engine, api: TelegramApi) -> None:
     api.push(said(CHAT, "/start", NOW))
 

@@ -4,7 +4,9 @@ deleting the user), while what the host sends is the host's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +15,8 @@ import sqlalchemy as sa
 from api_support import Api, make_api
 from nudgeflow.bot import Conversation
 from nudgeflow.bot.chats import Chat, Chats
+from nudgeflow.clock import FrozenClock
+from nudgeflow.config import load_settings
 from nudgeflow.engine import Engine
 from telegram_api import text_update
 
@@ -193,3 +197,82 @@ def test_put_user_keeps_the_link_unless_it_says_null(api: Api, chats: Chats) -> 
 
     assert owner(chats) is None
     assert api.engine.user("ana").addresses == {}
+
+
+# ---- the deep link the host app hands out ------------------------------------------------------
+
+
+@pytest.fixture
+def bot_api(database_url: str, clock: FrozenClock) -> Iterator[Api]:
+    settings = load_settings(database_url=database_url,
+                             telegram={"bot_token": "123:abc", "bot_username": "coach_bot"})  # fmt: skip
+    engine = Engine(database_url, settings=settings, clock=clock)
+    yield make_api(engine)
+    engine.close()
+
+
+def test_the_host_gets_a_deep_link_whose_start_links_the_chat(bot_api: Api) -> None:
+    engine, longest = bot_api.engine, "u" * 34  # the longest id a deep link carries
+    engine.upsert_users([{"id": "ana"}, {"id": longest}])
+
+    answer = bot_api.client.post("/v1/users/ana/telegram-link", headers=bot_api.host)
+
+    assert answer.status_code == 200, answer.text
+    link = answer.json()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", link["token"])  # what Telegram carries
+    assert link["url"] == f"https://t.me/coach_bot?start={link['token']}"
+    expires = datetime.fromisoformat(link["expires_at"])
+    assert expires == engine.clock.now().replace(microsecond=0) + timedelta(hours=24)
+    Conversation(engine).handle(text_update(CHAT, f"/start {link['token']}", engine.clock.now()))
+    assert owner(Chats(engine)) == "ana"
+    long = bot_api.client.post(f"/v1/users/{longest}/telegram-link", headers=bot_api.host)
+    assert len(long.json()["token"]) == 64
+
+
+def test_a_deep_link_lives_the_hours_asked_and_no_longer(bot_api: Api, clock: FrozenClock) -> None:
+    bot_api.engine.upsert_user({"id": "ana"})
+    link = bot_api.client.post("/v1/users/ana/telegram-link", json={"hours": 2},
+                               headers=bot_api.host).json()  # fmt: skip
+    assert link["expires_at"] == (clock.now() + timedelta(hours=2)).isoformat().replace(
+        "+00:00", "Z"
+    )
+
+    clock.advance(timedelta(hours=2))
+    reply = Conversation(bot_api.engine).handle(
+        text_update(CHAT, f"/start {link['token']}", clock.now())
+    )
+
+    assert "expired" in str(reply)
+    assert owner(Chats(bot_api.engine)) is None
+
+
+@pytest.mark.parametrize(
+    ("user_id", "body", "status", "named"),
+    [
+        ("nobody", None, 404, "nobody"),
+        ("u" * 35, None, 422, "user_id"),  # too long for Telegram's 64 characters
+        ("ana", {"hours": 24 * 7 + 1}, 422, "hours"),
+        ("ana", {"hours": 0}, 422, "hours"),
+    ],
+)
+def test_a_deep_link_is_refused_for_no_user_a_long_id_or_bad_hours(
+    bot_api: Api, user_id: str, body: dict[str, Any] | None, status: int, named: str
+) -> None:
+    bot_api.engine.upsert_users([{"id": "ana"}, {"id": "u" * 35}])
+    answer = bot_api.client.post(f"/v1/users/{user_id}/telegram-link", json=body,
+                                 headers=bot_api.host)  # fmt: skip
+    assert answer.status_code == status, answer.text
+    assert named in answer.json()["detail"]
+
+
+def test_without_the_bots_username_the_api_says_which_setting_is_missing(api: Api) -> None:
+    api.engine.upsert_user({"id": "ana"})
+    answer = api.client.post("/v1/users/ana/telegram-link", headers=api.host)
+    assert answer.status_code == 409
+    assert "telegram.bot_username" in answer.json()["detail"]
+
+
+def test_a_user_token_cannot_get_a_deep_link_for_its_own_account(bot_api: Api) -> None:
+    bot_api.engine.upsert_user({"id": "ana"})  # a leaked token must not hand the chat over
+    answer = bot_api.client.post("/v1/users/ana/telegram-link", headers=bot_api.token("ana"))
+    assert answer.status_code == 403
