@@ -8,6 +8,9 @@ ctparse (`ctparse`), dateparser (`search_dates`) and recognizers-text-date-time 
 datetime model built once, then `parse`), after one warm-up call each. A message's latency is
 its fastest pass, so a busy machine's preemptions do not count as parser time; the line
 "every call" shows ours over all calls too. A peer that does not import is skipped, noted.
+dateparser and recognizers-text-date-time are in the `dev` extra (requirements.lock);
+ctparse is not: it wants python-dateutil<3, which would take the locked 4.0 (under croniter, a
+runtime dependency) back to 2.9. `pip install ctparse` in a venv of its own adds it to the table.
 
 Then the adversarial messages (tests/data/agenda-adversarial.jsonl): Telegram's longest
 message, 4,096 characters, of one piece repeated — digits, clock times, "3-4 PM", "from 10 to
@@ -38,6 +41,7 @@ ADVERSARIAL = DATA / "agenda-adversarial.jsonl"
 # When the adversarial messages are said: a Monday morning in Berlin.
 ADVERSARIAL_AT = (datetime(2026, 11, 23, 8, 0, tzinfo=UTC), "Europe/Berlin")
 
+NOT_LOCKED = {"ctparse": "; not in the dev extra: it needs python-dateutil<3, the lock has 4.0"}
 Message = tuple[str, datetime, str]  # text, now (UTC), the user's timezone
 Parse = Callable[[Message], object]
 
@@ -81,7 +85,8 @@ def peers() -> tuple[dict[str, Parse], list[str]]:
         try:
             found[name] = make()
         except ImportError as error:
-            notes.append(f"({name} is not installed or does not import: {error})")
+            why = NOT_LOCKED.get(name, "")
+            notes.append(f"({name} is not installed or does not import: {error}{why})")
     return found, notes
 
 
