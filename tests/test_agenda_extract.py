@@ -4,7 +4,11 @@ timezone, and where it stays silent. Times in the tests are the user's local wal
 from __future__ import annotations
 
 import json
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +18,7 @@ from hypothesis import strategies as st
 
 from nudgeflow.agenda import Meeting, extract, parse_time_expression
 from nudgeflow.agenda.cli import extract_command
+from nudgeflow.agenda.extract import MAX_TIMES
 
 NEW_YORK = "America/New_York"
 BERLIN = "Europe/Berlin"
@@ -399,3 +404,60 @@ def test_meeting_like_text_gives_upcoming_meetings_within_bounds(text: str, now:
 @given(st.text(max_size=200), NOWS, ZONES)
 def test_any_text_never_raises(text: str, now: datetime, zone: str) -> None:
     _check(text, now, zone)
+
+
+# ---- long and hostile messages ------------------------------------------------------------------
+
+ADVERSARIAL = [json.loads(line) for line in (Path(__file__).parent / "data" / "agenda-adversarial.jsonl").read_text(encoding="utf-8").splitlines()]  # fmt: skip
+
+
+def _repeated(recipe: dict[str, Any], length: int) -> str:
+    unit: str = recipe["unit"]
+    return (unit * (length // len(unit) + 1))[:length]
+
+
+def _calls(text: str) -> int:
+    """Python and C functions called to read `text`: a measure of work that, unlike time,
+    does not depend on what else the machine is doing."""
+    count = 0
+
+    def profile(_frame: Any, event: str, _arg: Any) -> None:
+        nonlocal count
+        count += event in ("call", "c_call")
+
+    sys.setprofile(profile)
+    try:
+        extract(text, now=WEDNESDAY, timezone=BERLIN)
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+@pytest.mark.parametrize("recipe", ADVERSARIAL, ids=[r["name"] for r in ADVERSARIAL])
+def test_the_work_grows_no_faster_than_the_message(recipe: dict[str, Any]) -> None:
+    extract("warm up: meeting at 3pm", now=WEDNESDAY, timezone=BERLIN)
+    short, long = _calls(_repeated(recipe, 512)), _calls(_repeated(recipe, 4096))
+    assert long <= 10 * short  # 8 times the text; a loop over pairs of times would be ~64
+
+
+@pytest.mark.parametrize("recipe", ADVERSARIAL, ids=[r["name"] for r in ADVERSARIAL])
+def test_telegrams_longest_message_of_anything_is_read_quickly(recipe: dict[str, Any]) -> None:
+    text = _repeated(recipe, 4096)
+    fastest = min(_timed(text) for _ in range(3))
+    # bench/extract.py measures the goal (< 50 ms) on a quiet machine; on a shared test
+    # machine this only catches a blow-up (a regex backtracking, a loop over pairs).
+    assert fastest < 0.25
+
+
+def _timed(text: str) -> float:
+    began = time.perf_counter()
+    extract(text, now=WEDNESDAY, timezone=BERLIN)
+    return time.perf_counter() - began
+
+
+def test_a_message_is_read_up_to_its_64th_time_word() -> None:
+    times = " ".join(f"{9 + n % 8}:{n % 60:02d}" for n in range(MAX_TIMES))
+    text = f"Dentist tomorrow at 9. Numbers: {times}. Team meeting Friday at 3pm."
+
+    assert starts(text) == ["Thu 05 09:00"]  # the team meeting comes after the cut
+    assert starts(text.replace(times, times.rsplit(" ", 6)[0])) == ["Thu 05 09:00", "Fri 06 15:00"]

@@ -3,13 +3,17 @@ what the user wrote, and low-confidence matches reported rather than scheduled."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from zoneinfo import ZoneInfo
 
-from nudgeflow.agenda.schedule import Entry, Message, apply, upcoming
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nudgeflow.agenda.schedule import MOVE, Entry, Message, _moved_to, apply, upcoming
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
@@ -126,3 +130,19 @@ def test_upcoming_lists_scheduled_meetings_soonest_first_within_the_horizon() ->
     ]
     assert [e.title for e in upcoming(entries, NOW)] == ["running", "soon", "later"]
     assert [e.title for e in upcoming(entries, NOW, timedelta(days=2))] == ["running", "soon"]
+
+
+# The one pattern "move verb … to <new>" was before it was split in two searches (linear in a
+# long message, where the lazy gap between the two was quadratic): the oracle for the split.
+ONE_PATTERN = re.compile(MOVE.pattern + r"(?P<rest>.*?)\bto\b\s+(?P<new>.+)", re.I | re.S)
+PIECES = ["moved", "move", "pushed", "to", "into", "toast", "the", "dentist", "3pm", "4", ".", "\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=12).map(" ".join))
+def test_a_move_is_read_as_the_single_pattern_read_it(text: str) -> None:
+    assert _new_part(_moved_to(text)) == _new_part(ONE_PATTERN.search(text))
+
+
+def _new_part(match: re.Match[str] | None) -> tuple[int, str] | None:
+    return None if match is None else (match.start("new"), match["new"])

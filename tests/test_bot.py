@@ -32,7 +32,7 @@ from nudgeflow.config import load_settings
 from nudgeflow.dispatch import Dispatcher
 from nudgeflow.engine import Engine
 from nudgeflow.errors import InvalidInput
-from nudgeflow.playbooks.agenda import agenda
+from nudgeflow.playbooks.agenda import agenda, agenda_playbook
 from nudgeflow.rules import Candidate, Facts, Playbook
 from telegram_api import TOKEN, TelegramApi, poll_until_caught_up, press_update, telegram_api
 from telegram_api import text_update as said
@@ -169,7 +169,9 @@ def test_start_with_a_signed_token_links_the_chat_to_the_host_apps_user(
     assert ana.addresses == {"telegram": str(CHAT)}
     assert ana.traits == {"plan": "x"}  # the rest of the user is as the host app left it
     assert "telegram" in engine.preferences("ana").channels
-    assert bot.chats.find(CHAT) == ana
+    found = bot.chats.find(CHAT)
+    assert found is not None
+    assert found.user == ana
     assert len(token) <= 64  # Telegram's limit on a deep link's start parameter
 
 
@@ -232,7 +234,7 @@ def test_linking_takes_the_chat_from_the_user_the_bot_made_for_it(
     assert engine.user(f"tg-{CHAT}").addresses == {}
     found = bot.chats.find(CHAT)
     assert found is not None
-    assert found.id == "ana"
+    assert found.user.id == "ana"
 
 
 def test_a_deep_link_token_refuses_an_id_too_long_to_fit(engine: Engine) -> None:
@@ -265,8 +267,9 @@ def test_the_timezone_answer_is_understood_and_confirmed(
 
     assert reply is not None
     assert reply.startswith(f"Got it: {shown}")
-    user = engine.user(f"tg-{CHAT}")
-    assert (user.timezone.key, user.traits["timezone_confirmed"]) == (zone, True)
+    chat = bot.chats.find(CHAT)
+    assert chat is not None
+    assert (chat.user.timezone.key, chat.timezone_confirmed) == (zone, True)
 
 
 @pytest.mark.parametrize("nonsense", ["Atlantis", "UTC+25", "???", "no idea"])
@@ -353,6 +356,39 @@ def test_a_message_goes_to_the_agenda_and_the_reply_says_what_changed(
     )
     assert say(bot, "cancel the team meeting") == "Cancelled: Team meeting, Fri 27 Nov 15:00–16:00."
     assert say(bot, "thanks!") is None  # nothing changed: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("playbook", "promise"),
+    [
+        (agenda_playbook(lead=timedelta(minutes=10)), "\nI'll remind you 10 minutes before."),
+        (agenda_playbook(lead=timedelta(hours=1)), "\nI'll remind you 1 hour before."),
+        (coach, ""),  # no agenda playbook: nothing will remind, so nothing is promised
+    ],
+)
+def test_the_reply_promises_the_reminder_with_the_configured_lead_time(
+    database_url: str, clock: FrozenClock, fake: FakeAgenda, playbook: Playbook, promise: str
+) -> None:
+    engine = Engine(database_url, settings=load_settings(database_url=database_url), clock=clock,
+                    playbooks=[playbook])  # fmt: skip
+    known_user(engine)
+    fake.answers["Team meeting 3-4 PM Friday"] = changes(
+        added=[meeting("team meeting", local(27, 15), local(27, 16))]
+    )
+
+    answer = say(Conversation(engine, agenda=fake), "Team meeting 3-4 PM Friday")
+
+    engine.close()
+    assert answer == "Noted: Team meeting, Fri 27 Nov 15:00–16:00." + promise
+
+
+@pytest.mark.parametrize(
+    ("lead", "words"),
+    [(timedelta(minutes=1), "1 minute"), (timedelta(minutes=90), "90 minutes"),
+     (timedelta(hours=2), "2 hours"), (timedelta(days=1), "1 day")],
+)  # fmt: skip
+def test_a_lead_time_reads_as_a_person_says_it(lead: timedelta, words: str) -> None:
+    assert texts.span(lead) == words
 
 
 def test_titles_are_escaped_and_a_meeting_past_midnight_shows_both_days() -> None:
@@ -659,6 +695,16 @@ def test_a_wrong_token_is_a_clear_error(engine: Engine, api: TelegramApi) -> Non
     assert result.exit_code == 2
     assert "Telegram does not know this token" in result.output
     assert "wrong-token" not in result.output
+
+
+def test_a_bot_username_of_another_bot_is_a_clear_error(engine: Engine, api: TelegramApi) -> None:
+    env = _env(engine, api) | {"NUDGEFLOW_TELEGRAM__BOT_USERNAME": "other_bot"}
+    result = CliRunner().invoke(telegram_command, [], env=env)
+    assert result.exit_code == 2
+    assert "telegram.bot_username: 'other_bot' is not this bot: the token is @coach_bot's" in (
+        result.output
+    )
+    assert api.methods() == ["getMe"]
 
 
 def test_polling_mode_runs_until_sigterm(engine: Engine, api: TelegramApi) -> None:

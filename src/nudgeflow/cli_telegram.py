@@ -70,6 +70,7 @@ async def _talk(
     try:
         name = await bot.start()
         log.info("telegram_bot", username=name)
+        _check_username(settings, name)
         await work(bot)
     except InvalidToken:
         raise ConfigError("telegram.bot_token", "Telegram does not know this token") from None
@@ -77,6 +78,15 @@ async def _talk(
         raise click.ClickException(f"Telegram: {redact(exc.message)}") from None
     finally:
         await bot.aclose()
+
+
+def _check_username(settings: providers.Telegram, name: str) -> None:
+    """The deep links the API hands out name telegram.bot_username: it must be this bot."""
+    configured = settings.bot_username
+    if configured is not None and configured.lower() != name.lower():
+        raise ConfigError(
+            "telegram.bot_username", f"{configured!r} is not this bot: the token is @{name}'s"
+        )
 
 
 async def _poll_until_signalled(bot: TelegramBot) -> None:

@@ -148,12 +148,16 @@ class Credentials:
         to `user_id` for `hours`. Telegram carries at most 64 characters of A-Z a-z 0-9 _ -,
         which a link token (longer, with dots) does not fit: this one is a truncated HMAC, the
         expiry and the id, in unpadded base64url. Ids of more than 34 bytes do not fit."""
+        return self.issue_start_token(user_id, hours=hours)[0]
+
+    def issue_start_token(self, user_id: str, *, hours: int = 24) -> tuple[str, datetime]:
+        """`start_token`, and the instant it expires."""
         expires = int((self.clock.now() + timedelta(hours=hours)).timestamp())
         payload = expires.to_bytes(4, "big") + user_id.encode()
         token = base64.urlsafe_b64encode(self._start_mac(payload) + payload).decode().rstrip("=")
         if not START_TOKEN.fullmatch(token):
             raise InvalidInput("user_id", "too long for a Telegram deep link (34 bytes at most)")
-        return token
+        return token, datetime.fromtimestamp(expires, UTC)
 
     def read_start_token(self, token: str) -> str:
         """The user id of a deep-link token, or Unauthorized when it is forged or expired."""

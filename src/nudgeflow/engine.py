@@ -141,6 +141,8 @@ class Engine:
     # ---- facts in -------------------------------------------------------------------------
 
     def upsert_user(self, user: UserIn | dict[str, Any]) -> None:
+        """Create or replace the user. Left out, `timezone`, `preferences` and the linked
+        Telegram chat keep their stored values; `addresses.telegram: None` unlinks the chat."""
         self.upsert_users([user])
 
     def upsert_users(self, batch: Iterable[UserIn | dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ SecretStr: they never appear in logs, reprs or error messages.
 
     [telegram]
     bot_token = "123:abc"
+    bot_username = "coach_bot"              # for the /start deep links the API hands out
 
     [webhook]
     secret = "whsec_…"                      # Standard Webhooks signing secret
@@ -72,6 +73,10 @@ class Telegram(_Section):
     bot_token: SecretStr
     base_url: str = "https://api.telegram.org"
     webhook_secret: SecretStr | None = None  # X-Telegram-Bot-Api-Secret-Token of our updates
+    # The bot's @username (without the @): deep links t.me/<bot_username>?start=… point at it.
+    bot_username: str | None = Field(
+        default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt]$"
+    )
 
 
 class Webhook(_Section):

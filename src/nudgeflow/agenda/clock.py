@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from nudgeflow.agenda import cues
 from nudgeflow.agenda.lexicon import HOUR_WORDS, MONTHS, TENS, TOMORROW, UNITS, WEEKDAYS
 from nudgeflow.agenda.values import Atom, Clock, Half
 
@@ -118,7 +119,7 @@ def oclock(m: re.Match[str], text: str) -> Atom | None:
 def prefixed(m: re.Match[str], text: str) -> Atom | None:
     """at 4, @ 3, around 10, at 1030, at three twenty, at 3 15, to 4 (after a move verb)."""
     pre, num = (m["pre"] or "").lower(), m["num"]
-    if pre == "to" and not _MOVED.search(text, max(0, m.start() - MOVE_REACH), m.start()):
+    if pre == "to" and not _moved_before(text, m.start()):
         return None
     if num.isdigit() and len(num) >= 3:
         clock = read_clock(f"{num[:-2]}:{num[-2:]}")
@@ -183,7 +184,7 @@ def span_range(m: re.Match[str], text: str) -> Atom | None:
         or DAY_BEFORE.search(text, max(0, m.start() - LOOK_BACK), m.start())
     ):
         return None  # "3-4 people", "won 3-1"
-    if _MOVED.search(text, max(0, m.start() - MOVE_REACH), m.start()):
+    if _moved_before(text, m.start()):
         return Atom("clock", m.start(), m.end(), clock=b)  # "moved from 3 to 4": the new time
     a, b = pair_halves(a, b)
     return Atom("range", m.start(), m.end(), clock=a, until=b)
@@ -223,11 +224,20 @@ def _prefixed(text: str, at: int) -> bool:
     return bool(_AT.search(text, max(0, at - 12), at))
 
 
-_MOVED = re.compile(
+_MOVE = re.compile(
     r"\b(?:mov(?:e|ed|ing)|push(?:ed|ing)?|resched\w*|shift(?:ed)?|postpon\w*|bump(?:ed)?"
-    r"|chang(?:e|ed)|delay(?:ed)?|brought\s+forward|bring\s+forward)\b[^.!?\n]*$",
+    r"|chang(?:e|ed)|delay(?:ed)?|brought\s+forward|bring\s+forward)\b",
     re.IGNORECASE,
 )
+_STOP = re.compile(r"[.!?\n]")
+
+
+def _moved_before(text: str, at: int) -> bool:
+    """A move verb within MOVE_REACH before `at`, in the same sentence ("moved from 3 to 4").
+    Looked up among the message's matches, not searched for again at every time."""
+    said = cues.last_within(text, _MOVE, max(0, at - MOVE_REACH), at)
+    return said is not None and cues.within(text, _STOP, said, at) is None
+
 
 NOT_AFTER_NUMBER = (
     r"(?!\s*(?:%|percent|people|persons|guests|points?|pts|km|miles?|kg|lbs?|times|x\b|mins?\b"

@@ -17,13 +17,19 @@ def in_context(whens: list[When], text: str) -> list[When]:
     last day said before it ("Tomorrow: dentist at 8, lunch at 12:30")."""
     timed = [w for w in whens if w.timed]
     vague = [w for w in timed if w.clock is None and w.offset is None]
-    used: set[int] = set()
+    parts = _by_clause(vague, text)  # one lookup per time: linear in a run-on message
+    used: set[tuple[int, int]] = set()
     result = []
-    vague_at = {w.start for w in vague}
     for when in timed:
-        if when.start not in vague_at:
-            result.append(_refined(when, vague, text, used))
-    result += [w for w in vague if w.start not in used]
+        if when.clock is None and when.offset is None:
+            continue
+        clause = _clause(text, when)
+        if clause in parts:
+            used.add(clause)
+            result.append(_refined(when, parts[clause][0]))
+        else:
+            result.append(when)
+    result += [w for clause, ws in parts.items() if clause not in used for w in ws]
     dated = [w for w in whens if w.day is not None]
     for i, when in enumerate(result):
         if when.day is None and when.offset is None:
@@ -32,20 +38,24 @@ def in_context(whens: list[When], text: str) -> list[When]:
     return sorted(result, key=lambda w: w.start)
 
 
-def _refined(when: When, vague: list[When], text: str, used: set[int]) -> When:
-    """`when` with the part of the day said in its clause; that part is then used up."""
-    for other in vague:
-        if _same_clause(text, when, other):
-            used.add(other.start)
-            if when.clock is not None and when.part is None:
-                when = replace(when, part=other.part, day=when.day or other.day)
+def _by_clause(vague: list[When], text: str) -> dict[tuple[int, int], list[When]]:
+    """The parts of the day alone, by the clause they are in, in order."""
+    found: dict[tuple[int, int], list[When]] = {}
+    for when in vague:
+        found.setdefault(_clause(text, when), []).append(when)
+    return found
+
+
+def _refined(when: When, part: When) -> When:
+    """`when` with the first part of the day said in its clause; every part in the clause is
+    then used up, as a refinement rather than a time of its own."""
+    if when.clock is not None and when.part is None:
+        return replace(when, part=part.part, day=when.day or part.day)
     return when
 
 
-def _same_clause(text: str, a: When, b: When) -> bool:
-    return cues.bounds(text, cues.CLAUSE, a.start, a.start) == cues.bounds(
-        text, cues.CLAUSE, b.start, b.start
-    )
+def _clause(text: str, when: When) -> tuple[int, int]:
+    return cues.bounds(text, cues.CLAUSE, when.start, when.start)
 
 
 def _nearest_day(when: When, dated: list[When], text: str) -> When | None:

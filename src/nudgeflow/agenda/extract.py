@@ -28,6 +28,10 @@ NEIGHBOURS = 4  # nouns looked at on each side of a time: the nearest are among 
 SEPARATED = 50  # how much farther a noun after "and"/"then"/"," counts
 _LINK = re.compile(r",|\b(?:and|then)\b", re.IGNORECASE)
 MAX_TEXT = 4000  # what the API accepts; longer text is cut, never a reason to be slow
+# Time words read per message: a chat message about meetings holds a handful (at most 5 in
+# the realistic set); past this many it is a timetable or noise, and the rest is not read.
+# Everything else is linear in the text, so this bounds the worst case (~25 ms here).
+MAX_TIMES = 64
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ def extract(text: str, *, now: datetime, timezone: str) -> list[Meeting]:
         raise ValueError("now must be timezone-aware")
     ctx = context(now, timezone)
     text = text[:MAX_TEXT]
-    atoms = scan(text)
+    atoms = _first_times(scan(text))
     nouns = [a for a in atoms if a.kind == "noun"]
     found: list[Meeting] = []
     for when in in_context(chains(atoms, text), text):
@@ -53,6 +57,12 @@ def extract(text: str, *, now: datetime, timezone: str) -> list[Meeting]:
         if meeting is not None:
             found.append(meeting)
     return _distinct(found)
+
+
+def _first_times(atoms: list[Atom]) -> list[Atom]:
+    """The atoms before the time word past MAX_TIMES."""
+    times = [i for i, atom in enumerate(atoms) if atom.kind != "noun"]
+    return atoms if len(times) <= MAX_TIMES else atoms[: times[MAX_TIMES]]
 
 
 def context(now: datetime, timezone: str) -> Context:
@@ -93,21 +103,22 @@ def _dismissed(when: When, noun: Atom, text: str) -> bool:
         return True
     left, right = cues.sentence_of(text, min(when.start, noun.start))
     first = min(when.start, noun.start)
-    moved = cues.MOVED.search(text, max(left, first - cues.REACH), min(right, first + cues.REACH))
-    if moved is not None and when.start < moved.start():
+    near = (max(left, first - cues.REACH), min(right, first + cues.REACH))
+    moved = cues.within(text, cues.MOVED, *near)
+    if moved is not None and when.start < moved:
         return True  # "move the 3pm standup to 4": the old time
-    said = cues.scope(text, min(when.start, noun.start), max(when.end, noun.end))
-    if cues.CANCELLED.search(said) or cues.NEGATED.search(said):
+    clause = cues.scope(text, min(when.start, noun.start), max(when.end, noun.end))
+    if cues.said(text, cues.CANCELLED, clause) or cues.said(text, cues.NEGATED, clause):
         return True
-    return moved is None and bool(cues.PAST.search(said))
+    return moved is None and cues.said(text, cues.PAST, clause)
 
 
 def _tentative(when: When, noun: Atom, text: str) -> bool:
     """A proposal or a question ("maybe a call at 3?") rather than a plan."""
     first, last = min(when.start, noun.start), max(when.end, noun.end)
     clause_end = cues.bounds(text, cues.CLAUSE, last, last)[1]
-    said = cues.scope(text, first, last)
-    return bool(cues.TENTATIVE.search(said)) or text[clause_end : clause_end + 1] == "?"
+    asked = cues.said(text, cues.TENTATIVE, cues.scope(text, first, last))
+    return asked or text[clause_end : clause_end + 1] == "?"
 
 
 def _hinted(when: When, named: str) -> When:
@@ -136,7 +147,7 @@ def _noun_for(when: When, nouns: list[Atom], text: str) -> Atom | None:
         distance = max(noun.start - when.end, when.start - noun.end, 0)
         if noun.weak and distance > WEAK_REACH:
             continue
-        if noun.start >= when.end and _LINK.search(text, when.end, noun.start):
+        if noun.start >= when.end and cues.within(text, _LINK, when.end, noun.start) is not None:
             distance += SEPARATED  # "call at 10 and then lunch": the lunch has its own time
         if best is None or distance < best[0]:
             best = (distance, noun)

@@ -15,7 +15,7 @@ ONE_ON_ONE = r"(?<![\w:/.-])(?:1\s?:\s?1s?|1-1|1\s?on\s?1|1-on-1)(?![\w:/.]|-\d|
 _ONE_ON_ONE = re.compile(ONE_ON_ONE, re.IGNORECASE)
 _MODIFIER = re.compile(r"([A-Za-z][\w'&-]*)\s+$")
 _WITH = re.compile(
-    r"^\s+(?:with|w/|w)\s*((?:(?:the|my|our|your|his|her|their)\s+)?"
+    r"\s+(?:with|w/|w)\s*((?:(?:the|my|our|your|his|her|their)\s+)?"
     r"(?!(?:at|on|in|for|and|to|tomorrow|today|tonight|this|next)\b)[\w'.-]+(?:\s+[A-Z][\w'-]*)?)"
 )
 # Words before a noun that are not part of its name.
@@ -185,7 +185,7 @@ def title(text: str, atom: Atom) -> str:
             break
         parts.insert(0, m[1].lower())
         begin = m.start(1)
-    tail = _WITH.match(text[atom.end :])
+    tail = _WITH.match(text, atom.end)  # not a copy of the rest of the message per meeting
     if tail:
         parts.append("with " + tail[1].rstrip(".,!?"))
     return " ".join(parts)

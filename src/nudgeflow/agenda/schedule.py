@@ -26,10 +26,10 @@ CANCEL = re.compile(
     re.IGNORECASE,
 )
 MOVE = re.compile(
-    r"\b(mov(?:e|ed|ing)|push(?:ed)?|resched\w*|shift(?:ed)?|postpon\w*|bump(?:ed)?|chang(?:e|ed))\b"
-    r"(?P<rest>.*?)\bto\b\s+(?P<new>.+)",
-    re.IGNORECASE | re.DOTALL,
+    r"\b(mov(?:e|ed|ing)|push(?:ed)?|resched\w*|shift(?:ed)?|postpon\w*|bump(?:ed)?|chang(?:e|ed))\b",
+    re.IGNORECASE,
 )
+TO = re.compile(r"\bto\b\s+(?P<new>.+)", re.IGNORECASE | re.DOTALL)
 CLOCK = re.compile(
     r"\b(?P<h>[01]?\d|2[0-3])(?::(?P<m>[0-5]\d))?\s*(?P<half>[ap])?\.?m?\.?(?![\d:/])",
     re.IGNORECASE,
@@ -170,7 +170,7 @@ def _merge(entry: Entry, meeting: Found) -> Entry:
 
 def _move(upcoming: Sequence[Entry], found: Sequence[Found], message: Message) -> Entry | None:
     """ "my 3pm is moved to 4", "push the dentist to Friday 10am": the entry, moved."""
-    match = MOVE.search(message.text)
+    match = _moved_to(message.text)
     if match is None:
         return None
     before = message.text[: match.start("new")]
@@ -183,6 +183,13 @@ def _move(upcoming: Sequence[Entry], found: Sequence[Found], message: Message) -
         return None
     end = None if entry.end is None else start + (entry.end - entry.start)
     return replace(entry, start=start, end=end, source=message.id)
+
+
+def _moved_to(text: str) -> re.Match[str] | None:
+    """ "… moved … to <new>": the first move verb, then the first "to" after it. Two searches,
+    as one pattern with a lazy gap between the two is quadratic in a long message."""
+    verb = MOVE.search(text)
+    return None if verb is None else TO.search(text, verb.end())
 
 
 def _new_start(

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from nudgeflow.errors import (
+    ConfigError,
     Forbidden,
     IllegalTransition,
     InvalidInput,
@@ -60,6 +61,7 @@ _STATUS: list[tuple[type[NudgeflowError], int, str]] = [
     (Forbidden, 403, "Forbidden"),
     (NotFound, 404, "Not found"),
     (IllegalTransition, 409, "Illegal transition"),
+    (ConfigError, 409, "Not configured"),  # the request needs a setting this server lacks
     (InvalidInput, 422, "Invalid input"),
 ]
 

@@ -1,29 +1,29 @@
-"""Who a Telegram chat is. A chat belongs to the user whose `addresses.telegram` is its id:
-the host app's user once a signed `/start` token linked it, else a user the bot made for it
-(`tg-<chat id>`). Also the user's timezone, and the messages kept until it is known.
+"""Who a Telegram chat is: the host app's user once a signed `/start` token linked it, else a
+user the bot made for it (`tg-<chat id>`). A lookup by primary key in `telegram_chats`, which
+also keeps the bot's state with the chat: whether the user named their timezone, and the
+messages said before it was known.
 
-A timezone is known when the trait `timezone_confirmed` says so, or — for a user the host app
-made, who never said either way — when it is anything but the default UTC. `/timezone` sets the
-trait false to ask again.
+A timezone is known once the user named it, or — for a user the host app made, who never said
+either way — when it is anything but the default UTC. `/timezone` asks again.
+
+The bot writes only what it changes (the link, the timezone, its own state), never the whole
+user: what the host app sent stays as it sent it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from nudgeflow.engine import Engine
-from nudgeflow.errors import Unauthorized
-from nudgeflow.localtime import zone
+from nudgeflow.errors import NotFound, Unauthorized
 from nudgeflow.rules import User
-from nudgeflow.store.schema import users
+from nudgeflow.store import chats as chat_store
+from nudgeflow.store import database
+from nudgeflow.store import facts as fact_store
 
 PURPOSE = "telegram"  # of link tokens (read_link) that may link a chat
-CONFIRMED = "timezone_confirmed"
-PENDING = "telegram_pending"  # messages said before the timezone was known
 MAX_PENDING = 3
 
 
@@ -31,48 +31,69 @@ def bot_user_id(chat_id: int) -> str:
     return f"tg-{chat_id}"
 
 
-def timezone_known(user: User) -> bool:
-    confirmed = user.traits.get(CONFIRMED)
-    return bool(confirmed) if confirmed is not None else user.timezone.key != "UTC"
+@dataclass(frozen=True)
+class Chat:
+    id: int
+    user: User
+    timezone_confirmed: bool | None  # None: never asked
+    pending: tuple[dict[str, Any], ...] = ()  # kept messages, "at" as ISO text
+
+    @property
+    def timezone_known(self) -> bool:
+        if self.timezone_confirmed is not None:
+            return self.timezone_confirmed
+        return self.user.timezone.key != "UTC"
+
+    def pending_messages(self) -> list[dict[str, Any]]:
+        """The kept messages as the agenda takes them."""
+        return [{**m, "at": datetime.fromisoformat(m["at"])} for m in self.pending]
 
 
 class Chats:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def find(self, chat_id: int) -> User | None:
-        """The user this chat belongs to (the last updated, should two claim it)."""
-        found = self._claimants(chat_id)
-        return self.engine.user(found[0]) if found else None
+    def owner(self, chat_id: int | str) -> str | None:
+        """The id of the user this chat belongs to."""
+        with self.engine.db.connect() as conn:
+            found = chat_store.find(conn, str(chat_id))
+        return found.user_id if found else None
 
-    def create(self, chat_id: int) -> User:
-        """The chat's own user, asked for a timezone; one the bot made before is reused."""
+    def find(self, chat_id: int) -> Chat | None:
+        with self.engine.db.connect() as conn:
+            found = chat_store.find(conn, str(chat_id))
+        if found is None:
+            return None
+        pending = tuple(m for m in found.pending if isinstance(m, dict))
+        return Chat(chat_id, self.engine.user(found.user_id), found.timezone_confirmed, pending)
+
+    def create(self, chat_id: int) -> Chat:
+        """The chat's own user, to be asked for a timezone; one the bot made before is reused."""
         user_id = bot_user_id(chat_id)
-        if user_id in self._ids_present([user_id]):
-            return self._rewrite(self.engine.user(user_id), addresses={"telegram": str(chat_id)})
-        self.engine.upsert_user({
-            "id": user_id, "traits": {"source": "telegram", CONFIRMED: False},
-            "addresses": {"telegram": str(chat_id)}, "preferences": {"channels": ["telegram"]},
-        })  # fmt: skip
-        return self.engine.user(user_id)
+        with database.writer(self.engine.db).begin() as conn:
+            exists = not fact_store.missing_users(conn, [user_id])
+            if exists:
+                fact_store.link_telegram(conn, [(str(chat_id), user_id)], self.engine.clock.now())
+        if not exists:
+            self.engine.upsert_user({
+                "id": user_id, "traits": {"source": "telegram"},
+                "addresses": {"telegram": str(chat_id)}, "preferences": {"channels": ["telegram"]},
+            })  # fmt: skip
+        return self._found(chat_id)
 
-    def link(self, chat_id: int, token: str) -> User:
+    def link(self, chat_id: int, token: str) -> Chat:
         """The token's user, now owner of this chat (no other user keeps it), with Telegram
         among their channels. Unauthorized for a forged or expired token, NotFound when the
         user is gone."""
         user = self.engine.user(self._read(token))
-        for other in self._claimants(chat_id):
-            if other != user.id:
-                old = self.engine.user(other)
-                self._rewrite(old, addresses={k: v for k, v in old.addresses.items()
-                                              if k != "telegram"})  # fmt: skip
-        linked = self._rewrite(user, addresses={**user.addresses, "telegram": str(chat_id)})
+        with database.writer(self.engine.db).begin() as conn:
+            fact_store.link_telegram(conn, [(str(chat_id), user.id)], self.engine.clock.now())
         prefs = self.engine.preferences(user.id)
         if "telegram" not in prefs.channels:
             self.engine.set_preferences(
                 user.id, prefs.model_copy(update={"channels": (*prefs.channels, "telegram")})
             )
-        return linked
+        return self._found(chat_id)
 
     def _read(self, token: str) -> str:
         """The user a token names: a compact deep-link token, or a link token (too long for a
@@ -84,62 +105,28 @@ class Chats:
             raise Unauthorized("this link is not for Telegram")
         return user_id
 
-    def set_timezone(self, user: User, name: str) -> User:
-        traits = {k: v for k, v in user.traits.items() if k != PENDING}
-        return self._rewrite(user, timezone=name, traits={**traits, CONFIRMED: True})
+    def set_timezone(self, chat: Chat, name: str) -> Chat:
+        """The timezone the user named: theirs from now on, and nothing kept any more."""
+        with database.writer(self.engine.db).begin() as conn:
+            fact_store.set_timezone(conn, chat.user.id, name, self.engine.clock.now())
+            chat_store.set_state(conn, str(chat.id), timezone_confirmed=True, pending=[])
+        return self._found(chat.id)
 
-    def forget_timezone(self, user: User) -> User:
-        return self._rewrite(user, traits={**user.traits, CONFIRMED: False})
+    def forget_timezone(self, chat: Chat) -> Chat:
+        return self._state(chat, timezone_confirmed=False)
 
-    def keep(self, user: User, message: dict[str, Any]) -> User:
+    def keep(self, chat: Chat, message: dict[str, Any]) -> Chat:
         """Keep a message said before the timezone was known (the latest few)."""
-        kept = [*self.pending(user), {**message, "at": message["at"].isoformat()}]
-        return self._rewrite(user, traits={**user.traits, PENDING: kept[-MAX_PENDING:]})
+        kept = [*chat.pending, {**message, "at": message["at"].isoformat()}]
+        return self._state(chat, pending=kept[-MAX_PENDING:])
 
-    @staticmethod
-    def pending(user: User) -> list[dict[str, Any]]:
-        kept = user.traits.get(PENDING)
-        return [dict(m) for m in kept if isinstance(m, dict)] if isinstance(kept, list) else []
+    def _state(self, chat: Chat, **state: Any) -> Chat:
+        with database.writer(self.engine.db).begin() as conn:
+            chat_store.set_state(conn, str(chat.id), **state)
+        return self._found(chat.id)
 
-    @staticmethod
-    def pending_messages(user: User) -> list[dict[str, Any]]:
-        """The kept messages as the agenda takes them."""
-        return [{**m, "at": datetime.fromisoformat(m["at"])} for m in Chats.pending(user)]
-
-    def _rewrite(
-        self,
-        user: User,
-        *,
-        timezone: str | None = None,
-        traits: dict[str, Any] | None = None,
-        addresses: dict[str, str] | None = None,
-    ) -> User:
-        """The user with some fields changed, written whole (an upsert replaces the row)."""
-        changed = replace(
-            user,
-            timezone=zone(timezone) if timezone else user.timezone,
-            traits=dict(user.traits) if traits is None else traits,
-            addresses=dict(user.addresses) if addresses is None else addresses,
-        )
-        self.engine.upsert_user({
-            "id": changed.id, "plan": changed.plan, "org": changed.org, "role": changed.role,
-            "timezone": changed.timezone.key, "locale": changed.locale,
-            "traits": dict(changed.traits), "addresses": dict(changed.addresses),
-        })  # fmt: skip
-        return changed
-
-    def _claimants(self, chat_id: int) -> list[str]:
-        # A scan of the JSON column, once per update: an expression index on the telegram
-        # address (or a table of chats) would make it a lookup among millions of users.
-        query = (
-            sa.select(users.c.id)
-            .where(users.c.addresses["telegram"].as_string() == str(chat_id))
-            .order_by(users.c.updated_at.desc())
-        )
-        with self.engine.db.connect() as conn:
-            return [row.id for row in conn.execute(query)]
-
-    def _ids_present(self, user_ids: list[str]) -> set[str]:
-        with self.engine.db.connect() as conn:
-            rows = conn.execute(sa.select(users.c.id).where(users.c.id.in_(user_ids)))
-            return {row.id for row in rows}
+    def _found(self, chat_id: int) -> Chat:
+        found = self.find(chat_id)
+        if found is None:  # the host app deleted the user in between
+            raise NotFound("telegram chat", str(chat_id))
+        return found

@@ -15,23 +15,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
 from telegram import Update
 
 from nudgeflow.bot import texts
-from nudgeflow.bot.chats import Chats, timezone_known
+from nudgeflow.bot.chats import Chat, Chats
 from nudgeflow.bot.presses import answer_press
 from nudgeflow.bot.replies import Reply, Say
 from nudgeflow.bot.timezones import read_timezone
 from nudgeflow.engine import Engine
 from nudgeflow.errors import NotFound, Unauthorized
+from nudgeflow.playbooks.agenda import lead_time
 from nudgeflow.rules import User
 
 log = structlog.get_logger("nudgeflow.bot")
-LEAD = timedelta(minutes=30)  # the agenda playbook's default preparation lead
 MAX_MESSAGE = 4000  # what the agenda takes of one message
 OFFSET_LIKE = re.compile(r"\s*(?:utc|gmt)?\s*[+\-−]\s*\d", re.IGNORECASE)
 
@@ -75,14 +75,12 @@ class Said:
 
 
 class Conversation:
-    def __init__(
-        self, engine: Engine, *, agenda: AgendaLike | None = None, lead: timedelta = LEAD
-    ) -> None:
+    def __init__(self, engine: Engine, *, agenda: AgendaLike | None = None) -> None:
         self.engine = engine
         self.agenda: AgendaLike = agenda if agenda is not None else engine.agenda
         self.chats = Chats(engine)
-        # "I'll remind you …" only when a preparation rule is there to keep the promise
-        self.lead = lead if any(r.name == "meeting_prep" for r in engine.rules) else None
+        # "I'll remind you …" with the lead of the rule that keeps the promise, if there is one
+        self.lead = lead_time(engine.rules)
 
     def handle(self, update: Update | dict[str, Any]) -> list[Reply]:
         """The replies to one update. Never raises: a failure is logged and, where there is a
@@ -105,27 +103,27 @@ class Conversation:
             return []  # edits, joins, stickers, groups: nothing for us
         if said.command == "start":
             return [Say(said.chat, self._start(said))]
-        user = self.chats.find(said.chat)
+        chat = self.chats.find(said.chat)
         greeting = None
-        if user is None:
-            user, greeting = self.chats.create(said.chat), texts.WELCOME
-        reply = self._reply(user, said)
+        if chat is None:
+            chat, greeting = self.chats.create(said.chat), texts.WELCOME
+        reply = self._reply(chat, said)
         text = "\n\n".join(part for part in (greeting, reply) if part)
         return [Say(said.chat, text)] if text else []
 
-    def _reply(self, user: User, said: Said) -> str | None:
+    def _reply(self, chat: Chat, said: Said) -> str | None:
         match said.command:
-            case None if not timezone_known(user):
-                return self._timezone_answer(user, said)
+            case None if not chat.timezone_known:
+                return self._timezone_answer(chat, said)
             case None:
-                received = self.agenda.receive(user.id, said.for_agenda())
-                return texts.changes(received, user.timezone, self.lead)
+                received = self.agenda.receive(chat.user.id, said.for_agenda())
+                return texts.changes(received, chat.user.timezone, self.lead)
             case "schedule":
-                return self._schedule(user)
+                return self._schedule(chat.user)
             case "timezone":
-                return self._timezone(user, said)
+                return self._timezone(chat, said)
             case "stop":
-                return self._stop(user)
+                return self._stop(chat.user)
             case _:
                 return texts.HELP  # /help, and commands we do not have
 
@@ -134,24 +132,24 @@ class Conversation:
     def _start(self, said: Said) -> str:
         if said.argument:
             return self._link(said)
-        user = self.chats.find(said.chat)
-        if user is None:
+        chat = self.chats.find(said.chat)
+        if chat is None:
             self.chats.create(said.chat)
             return f"{texts.WELCOME}\n\n{texts.ASK_TIMEZONE}"
-        self._resume(user)
-        return f"Welcome back!\n\n{texts.HELP}" + self._ask_if_unknown(user)
+        self._resume(chat.user)
+        return f"Welcome back!\n\n{texts.HELP}" + self._ask_if_unknown(chat)
 
     def _link(self, said: Said) -> str:
         try:
-            user = self.chats.link(said.chat, said.argument)
+            chat = self.chats.link(said.chat, said.argument)
         except Unauthorized as exc:
             return texts.BAD_LINK.format(why=texts.escape(str(exc)))
         except NotFound:
             return texts.BAD_LINK.format(why="that account no longer exists")
-        log.info("telegram_chat_linked", user=user.id)
-        self._resume(user)
-        if timezone_known(user):
-            zone = texts.escape(user.timezone.key)
+        log.info("telegram_chat_linked", user=chat.user.id)
+        self._resume(chat.user)
+        if chat.timezone_known:
+            zone = texts.escape(chat.user.timezone.key)
             return f"{texts.LINKED} I'll use {zone} time; /timezone changes it."
         return f"{texts.LINKED}\n\n{texts.ASK_TIMEZONE}"
 
@@ -162,28 +160,28 @@ class Conversation:
             self.engine.set_preferences(user.id, prefs.model_copy(update={"proactive": True}))
 
     @staticmethod
-    def _ask_if_unknown(user: User) -> str:
-        return "" if timezone_known(user) else f"\n\n{texts.ASK_TIMEZONE}"
+    def _ask_if_unknown(chat: Chat) -> str:
+        return "" if chat.timezone_known else f"\n\n{texts.ASK_TIMEZONE}"
 
     # ---- the timezone -----------------------------------------------------------------------
 
-    def _timezone(self, user: User, said: Said) -> str:
+    def _timezone(self, chat: Chat, said: Said) -> str:
         """/timezone Berlin sets it; /timezone alone asks for it."""
         if said.argument:
-            return self._timezone_answer(user, said, text=said.argument)
-        self.chats.forget_timezone(user)
-        now = texts.escape(user.timezone.key)
+            return self._timezone_answer(chat, said, text=said.argument)
+        self.chats.forget_timezone(chat)
+        now = texts.escape(chat.user.timezone.key)
         return f"Your timezone is {now}. Which one should it be? {texts.HOW_TO_SAY_A_TIMEZONE}"
 
-    def _timezone_answer(self, user: User, said: Said, text: str | None = None) -> str:
+    def _timezone_answer(self, chat: Chat, said: Said, text: str | None = None) -> str:
         name = read_timezone(said.text if text is None else text)
         if name is None:
             if text is not None or _looks_like_an_answer(said.text):
                 return texts.NOT_A_TIMEZONE
-            self.chats.keep(user, said.for_agenda())
+            self.chats.keep(chat, said.for_agenda())
             return f"{texts.KEPT_FOR_LATER} {texts.ASK_TIMEZONE}"
-        kept = self.chats.pending_messages(user)
-        user = self.chats.set_timezone(user, name)
+        kept = chat.pending_messages()
+        user = self.chats.set_timezone(chat, name).user
         lines = [texts.timezone_confirmed(name, self.engine.clock.now())]
         for message in kept:  # what they said before, now that we can read its times
             lines.append(texts.changes(self.agenda.receive(user.id, message), user.timezone,

@@ -1,5 +1,5 @@
 """A press on a nudge's button: accept, snooze or dismiss, on the presser's own nudge only —
-the nudge's user must have the presser's Telegram id as their address. The press is answered
+the presser's chat must be linked to the nudge's user. The press is answered
 (Telegram shows the text and stops the spinner) and, once it took effect, the pressed message
 loses its buttons: the answer said what happened, and a snoozed nudge comes back as a new
 message with buttons of its own."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from nudgeflow.bot.chats import Chats
 from nudgeflow.bot.replies import Answer, RemoveButtons, Reply
 from nudgeflow.channels.telegram import parse_callback
 from nudgeflow.engine import Engine
@@ -39,7 +40,7 @@ def act(engine: Engine, press: Mapping[str, Any]) -> tuple[str, bool]:
     presser = str((press.get("from") or {}).get("id", ""))
     try:
         owner = engine.nudge(nudge_id)["user_id"]
-        if str(engine.user(owner).addresses.get("telegram")) != presser:
+        if Chats(engine).owner(presser) != owner:
             return "This is not yours.", False
         if action == "snooze":
             done = engine.snooze(nudge_id, snooze_for or "24h", user_id=owner)

@@ -72,9 +72,18 @@ def changes(received: dict[str, Any], tz: ZoneInfo, lead: timedelta | None) -> s
     if not lines:
         return None
     if lead is not None and (received["added"] or received["updated"]):
-        minutes = int(lead.total_seconds() // 60)
-        lines.append(f"I'll remind you {minutes} minutes before.")
+        lines.append(f"I'll remind you {span(lead)} before.")
     return "\n".join(lines)
+
+
+def span(lead: timedelta) -> str:
+    """ "30 minutes", "1 hour", "90 minutes", "1 day": a lead time as a person says it."""
+    minutes = max(1, round(lead.total_seconds() / 60))
+    for unit, size in (("day", 1440), ("hour", 60)):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return f"{minutes} minute{'s' if minutes > 1 else ''}"
 
 
 def _line(verb: str, meeting: dict[str, Any], tz: ZoneInfo) -> str:

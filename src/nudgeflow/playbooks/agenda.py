@@ -8,16 +8,18 @@ proactive (the user asked for them: no preferred window, no "proactive off"), an
 count toward the daily cap. Quiet hours still apply.
 
 `agenda` reminds 30 minutes ahead; `agenda_playbook(lead=timedelta(minutes=10))` makes one
-with another lead time, to list in the `playbooks` setting instead.
+with another lead time, to list in the `playbooks` setting instead. `lead_time(engine.rules)`
+says which lead is in force, for whoever promises the reminder (the Telegram bot's replies).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from nudgeflow.agenda.schedule import KIND, Entry
-from nudgeflow.rules import Candidate, Facts, Playbook, Recheck
+from nudgeflow.rules import Candidate, Facts, Playbook, Recheck, Rule
 
 FOLLOW_UP_AFTER = timedelta(minutes=15)  # past the start, when no end was given
 ASK_WITHIN = timedelta(hours=12)  # after the end (or the start), a question still makes sense
@@ -30,25 +32,7 @@ def agenda_playbook(lead: timedelta = timedelta(minutes=30)) -> Playbook:
     settings = {"cadence": "on_facts", "cooldown": timedelta(0), "category": "agenda",
                 "channels": CHANNELS, "counts_toward_cap": False, "proactive": False}  # fmt: skip
 
-    @book.rule(priority=95, **settings)  # type: ignore[arg-type]
-    def meeting_prep(facts: Facts, now: datetime) -> Iterator[Candidate | Recheck]:
-        """A meeting starts within the lead time: a reminder to prepare."""
-        for entry in _meetings(facts):
-            if entry.start <= now:
-                continue
-            if now < entry.start - lead:
-                yield Recheck(entry.start - lead)
-                continue
-            minutes = max(1, round((entry.start - now).total_seconds() / 60))
-            yield Candidate(
-                dedupe_key=f"prep:{entry.id}:{entry.start:%Y%m%dT%H%M}",
-                title=f"{_capital(entry.title)} at {facts.local(entry.start):%H:%M}",
-                body=f"Starts in {minutes} minutes. Anything you want to prepare?",
-                expires_at=entry.start,
-                event_at=entry.start,
-                channels=(entry.channel,),
-                data={"meeting": entry.id},
-            )
+    book.rule(name="meeting_prep", priority=95, **settings)(Prepare(lead))  # type: ignore[arg-type]
 
     @book.rule(priority=80, **settings)  # type: ignore[arg-type]
     def meeting_done(facts: Facts, now: datetime) -> Iterator[Candidate | Recheck]:
@@ -73,6 +57,40 @@ def agenda_playbook(lead: timedelta = timedelta(minutes=30)) -> Playbook:
                 yield _how_did_it_go(entry, "followup")
 
     return book
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """A meeting starts within the lead time: a reminder to prepare."""
+
+    lead: timedelta
+
+    def __call__(self, facts: Facts, now: datetime) -> Iterator[Candidate | Recheck]:
+        for entry in _meetings(facts):
+            if entry.start <= now:
+                continue
+            if now < entry.start - self.lead:
+                yield Recheck(entry.start - self.lead)
+                continue
+            minutes = max(1, round((entry.start - now).total_seconds() / 60))
+            yield Candidate(
+                dedupe_key=f"prep:{entry.id}:{entry.start:%Y%m%dT%H%M}",
+                title=f"{_capital(entry.title)} at {facts.local(entry.start):%H:%M}",
+                body=f"Starts in {minutes} minutes. Anything you want to prepare?",
+                expires_at=entry.start,
+                event_at=entry.start,
+                channels=(entry.channel,),
+                data={"meeting": entry.id},
+            )
+
+
+def lead_time(rules: Iterable[Rule]) -> timedelta | None:
+    """How long before a meeting its preparation reminder comes, among `rules`; None when no
+    rule reminds (the agenda is not configured, or meeting_prep is disabled)."""
+    for rule in rules:
+        if isinstance(rule.function, Prepare):
+            return rule.function.lead
+    return None
 
 
 def _meetings(facts: Facts) -> Iterator[Entry]:

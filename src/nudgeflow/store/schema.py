@@ -219,6 +219,22 @@ unreachable = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
 )
 
+# Which user each Telegram chat is: the bot looks a chat up by its primary key on every update,
+# so the cost does not grow with users. A user has one chat at most, mirrored in
+# `users.addresses.telegram` (which the channel and the policy read) in the same transaction.
+# The bot's conversation state lives here, not in the traits the host app replaces.
+telegram_chats = sa.Table(
+    "telegram_chats",
+    metadata,
+    sa.Column("chat_id", sa.String(32), primary_key=True),
+    sa.Column("user_id", Id, _user_fk(), nullable=False, unique=True),
+    sa.Column("linked_at", UTCDateTime, nullable=False),
+    # True once the user named their timezone, False when /timezone asked again, null: never
+    # asked (a timezone other than UTC then counts as known).
+    sa.Column("timezone_confirmed", sa.Boolean, nullable=True),
+    sa.Column("pending", JSON, nullable=False),  # messages kept until the timezone is known
+)
+
 # Every attempt at generated content (coaching messages): what was written and by which
 # generator, how it was rated, whether it went out, and what it cost. The attempt that settles
 # a nudge (final) lets its deliveries go; until then they wait.
