@@ -127,6 +127,11 @@ def test_the_message_is_decided_at_its_slot_written_then_delivered(
     engine.deliver_due()
     assert engine.inbox("ana") == []
 
+    yesterday = (slot - timedelta(days=1)).isoformat()
+    engine.track({"id": "e1", "user_id": "ana", "name": "run_logged", "at": yesterday,
+                  "props": {"title": "5 km in 31 minutes"}})  # fmt: skip
+    engine.put_record({"user_id": "ana", "kind": "journal", "key": "j1",
+                       "props": {"text": "Legs sore but happy."}})  # fmt: skip
     assert generate(engine) == {"written": 1}
     nudge = engine.nudge(nudge["id"])
     assert nudge["body"]
@@ -140,6 +145,8 @@ def test_the_message_is_decided_at_its_slot_written_then_delivered(
     [attempt] = _attempts(engine)
     assert (attempt["generator"], attempt["sent"], attempt["final"]) == ("template", True, True)
     assert attempt["context"]["name"] == "Ana"
+    read = [(e["kind"], e["text"]) for e in attempt["context"]["entries"]]
+    assert read == [("journal_entry", "Legs sore but happy."), ("event", "5 km in 31 minutes")]
     assert attempt["content"] == nudge["body"]
 
     schedule = schedule_of(engine)

@@ -107,11 +107,13 @@ class GenerationWorker:
     ) -> list[Context]:
         since = now - timedelta(days=CONTEXT_DAYS)
         found = generation.records_for_context(conn, user_ids, JOURNAL_KINDS, since)
+        happened = generation.recent_events(conn, user_ids, since)
         types = generation.recent_types(conn, user_ids, now - timedelta(days=RECENT_TYPES_DAYS))
         return [
-            _context(item, found.get(item.nudge["user_id"], []), types.get(item.nudge["user_id"], []), now)
+            _context(item, found.get(uid, []), happened.get(uid, []), types.get(uid, []), now)
             for item in held
-        ]  # fmt: skip
+            for uid in [item.nudge["user_id"]]
+        ]
 
     # ---- results ------------------------------------------------------------------------------
 
@@ -180,14 +182,17 @@ def _next(
 def _context(
     item: generation.Held,
     found: list[tuple[str, dict[str, Any], datetime]],
+    happened: list[tuple[str, dict[str, Any], datetime]],
     recent_types: list[str],
     now: datetime,
 ) -> Context:
+    """What the generator knows: journal entries first, then the latest events."""
     user, coaching = item.user, item.nudge["data"].get("coaching", {})
     traits = user["traits"] or {}
     entries = [
         Entry(at, str(p["text"])) for kind, p, at in found if kind == "journal" and p.get("text")
     ]
+    entries += [_event_entry(name, p, at) for name, p, at in happened[:MAX_ENTRIES]]
     insights = [str(p["text"]) for kind, p, _ in found if kind == "insight" and p.get("text")]
     name = traits.get("name") or traits.get("first_name")
     return Context(
@@ -202,6 +207,12 @@ def _context(
         recent_types=tuple(recent_types[:MAX_RECENT_TYPES]),
         message_type=coaching.get("message_type"),
     )
+
+
+def _event_entry(name: str, props: dict[str, Any], at: datetime) -> Entry:
+    """An event as the generator reads it: its own text or title if it has one, else its name."""
+    text = props.get("text") or props.get("title") or name.replace("_", " ")
+    return Entry(at, str(text), kind="event")
 
 
 def _start_of_day(now: datetime) -> datetime:

@@ -14,7 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from nudgeflow.store import outbox
-from nudgeflow.store.schema import deliveries, generation_attempts, nudges, records, users
+from nudgeflow.store.schema import (
+    deliveries,
+    events,
+    generation_attempts,
+    nudges,
+    records,
+    users,
+)
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,21 @@ def records_for_context(
     found: dict[str, list[tuple[str, dict[str, Any], datetime]]] = defaultdict(list)
     for user_id, kind, props, at in rows:
         found[user_id].append((kind, props, at))
+    return found
+
+
+def recent_events(
+    conn: sa.Connection, user_ids: Sequence[str], since: datetime
+) -> dict[str, list[tuple[str, dict[str, Any], datetime]]]:
+    """Each user's events since `since`, newest first: (name, props, when)."""
+    rows = conn.execute(
+        sa.select(events.c.user_id, events.c.name, events.c.props, events.c.at)
+        .where(events.c.user_id.in_(user_ids) & (events.c.at >= since))
+        .order_by(events.c.at.desc())
+    ).all()
+    found: dict[str, list[tuple[str, dict[str, Any], datetime]]] = defaultdict(list)
+    for user_id, name, props, at in rows:
+        found[user_id].append((name, props, at))
     return found
 
 
