@@ -272,7 +272,8 @@ class _Decider:
     def timing(self, proactive: bool) -> tuple[datetime, Step, date]:
         ctx = self.ctx
         window = ctx.preferences.window if proactive else None
-        return _timing_in(ctx.user.timezone, window, ctx.quiet_hours, self.now)
+        at, step, day = _timing_in(ctx.user.timezone, window, ctx.quiet_hours, self.now)
+        return (self.now if step is _NOW else at), step, day
 
     def channel(self, wanted: tuple[str, ...]) -> tuple[str | None, Step]:
         cached = self._channels.get(wanted)
@@ -398,7 +399,7 @@ def _timing(ctx: UserContext, proactive: bool, now: datetime) -> tuple[datetime,
     at, step, _ = _timing_in(
         ctx.user.timezone, ctx.preferences.window if proactive else None, ctx.quiet_hours, now
     )
-    return at, step
+    return (now if step is _NOW else at), step
 
 
 @lru_cache(maxsize=4096)
@@ -408,7 +409,8 @@ def _timing_in(
     """The first instant at or after now outside quiet hours and inside the preferred window
     (proactive rules only have one), the step that says so, and its local day. Quiet hours win
     when the two cannot both be met. The same for every user of a zone with the same hours
-    and window: worked out once a sweep for each (a few hundred), not for each user."""
+    and window: worked out once a sweep for each (a few hundred), not for each user. "Now"
+    is the caller's own `now`: an equal instant in another zone may be the one cached."""
     window = window_span(window_name) if window_name else None
     at = now
     for _ in range(3):
