@@ -76,18 +76,26 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[tuple[Any, 
     insert_prepared(conn, table, rows)
 
 
-def insert_prepared(conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
-    """INSERT rows whose instants and JSON went through the connection's `Codec` already."""
+def insert_prepared(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str] | None = None,
+) -> None:
+    """INSERT rows whose instants and JSON went through the connection's `Codec` already, one
+    value for each of `columns` (all of `table`'s, in order, by default); the other columns
+    take their defaults."""
     if not rows:
         return
-    names = ", ".join(c.name for c in table.columns)
+    named = tuple(c.name for c in table.columns) if columns is None else tuple(columns)
+    names = ", ".join(named)
     if conn.dialect.name != "postgresql":
-        markers = ", ".join(["?"] * len(table.columns))
+        markers = ", ".join(["?"] * len(named))
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({markers})", list(rows))
         return
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)  # nudgeflow runs PostgreSQL through psycopg 3
-    _copy(raw, table, names, _binary_types(table, conn.dialect), rows)
+    _copy(raw, table, names, _binary_types(table, named, conn.dialect), rows)
 
 
 def _copy(
@@ -107,9 +115,9 @@ def _copy(
 
 
 @cache
-def _binary_types(table: sa.Table, dialect: sa.Dialect) -> list[str]:
-    """The PostgreSQL type of each column, which a binary COPY must be told."""
-    return [_binary_type(column.type, dialect) for column in table.columns]
+def _binary_types(table: sa.Table, columns: tuple[str, ...], dialect: sa.Dialect) -> list[str]:
+    """The PostgreSQL type of each of `columns`, which a binary COPY must be told."""
+    return [_binary_type(table.c[name].type, dialect) for name in columns]
 
 
 def _binary_type(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> str:
