@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
 from nudgeflow.clock import FrozenClock, SystemClock
-from nudgeflow.coaching.schedule import KEY, KIND, Schedule
+from nudgeflow.coaching import cadence
+from nudgeflow.coaching.schedule import KEY, KIND, Schedule, current_slot
 from nudgeflow.config import load_settings
 from nudgeflow.engine import Engine
 from nudgeflow.errors import InvalidInput
@@ -271,3 +273,22 @@ def test_the_loops_write_a_due_message_and_deliver_it(database_url: str) -> None
     assert (shown["rule"], shown["status"]) == ("coaching_message", "delivered")
     assert shown["body"]
     engine.close()
+
+
+@pytest.mark.parametrize("frequency", ["daily", "several_per_week", "weekly"])
+def test_a_schedule_left_for_years_resumes_at_the_slot_of_its_rhythm_at_once(
+    frequency: str,
+) -> None:
+    start = datetime(2026, 11, 23, 7, 10, tzinfo=UTC)
+    schedule = Schedule(frequency, "morning", start)
+    stepped = mock.patch.object(cadence, "next_due", wraps=cadence.next_due)
+    for years in (1, 30, 6000):
+        now = start + timedelta(days=365 * years, hours=5)
+        with stepped as steps:
+            slot = current_slot(schedule, "Europe/Berlin", now)
+        assert steps.call_count <= 3  # not a step per missed message
+        assert slot <= now < slot + schedule.period
+        assert slot.astimezone(BERLIN).time() == start.astimezone(BERLIN).time()
+        assert (
+            slot.astimezone(BERLIN).date() - start.astimezone(BERLIN).date()
+        ).days % schedule.period.days == 0

@@ -17,6 +17,7 @@ from typing import Any
 
 from nudgeflow.clock import ensure_utc
 from nudgeflow.coaching import cadence
+from nudgeflow.localtime import at_local
 
 KIND, KEY = "coaching", "schedule"
 DEFAULT_WINDOW = "morning"  # for users who chose a frequency but no window
@@ -86,9 +87,24 @@ def current_slot(schedule: Schedule, timezone: str, now: datetime) -> datetime:
     switched off), the last slot of that rhythm not yet a period old: missed messages are
     skipped, not sent late one after another."""
     due = cadence.into_window(schedule.next_due, schedule.window, timezone)
+    if due + schedule.period <= now:
+        due = _near(due, schedule, timezone, now)
     while due + schedule.period <= now:
         due = cadence.next_due(due, schedule.frequency, schedule.window, timezone)
     return due
+
+
+def _near(due: datetime, schedule: Schedule, timezone: str, now: datetime) -> datetime:
+    """The slot of the same rhythm two periods before `now`, in one step: skipping a year of
+    daily messages one by one would take a year's worth of steps."""
+    tz = cadence.user_zone(timezone)
+    local = due.astimezone(tz)
+    days = schedule.period.days
+    behind = (now.astimezone(tz).date() - local.date()).days // days - 2
+    if behind <= 0:
+        return due
+    jumped = at_local(local.date() + timedelta(days=behind * days), local.time(), tz)
+    return cadence.into_window(jumped, schedule.window, timezone)
 
 
 def after_message(schedule: Schedule, due: datetime, timezone: str, now: datetime) -> Schedule:
