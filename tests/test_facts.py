@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from nudgeflow.clock import FrozenClock
 from nudgeflow.engine import Engine
 from nudgeflow.errors import InvalidInput, NotFound, UnknownPlan
+from nudgeflow.store.database import read_json
 from nudgeflow.store.schema import events, records, users
 
 
@@ -138,3 +140,8 @@ def test_preferences_round_trip(engine: Engine) -> None:
     assert prefs.window == "evening"
     with pytest.raises(NotFound, match="no user 'nobody'"):
         engine.set_preferences("nobody", {})
+
+
+def test_json_columns_read_with_orjson_and_what_it_refuses_with_the_standard_library() -> None:
+    assert read_json('{"a": [1, 2.5, "x"]}') == {"a": [1, 2.5, "x"]}
+    assert math.isnan(read_json('{"a": NaN}')["a"])  # json.dumps writes NaN; orjson refuses it
