@@ -6,7 +6,7 @@ then either fills in the text and lets the delivery go (`pending`) or suppresses
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,11 +143,8 @@ def recent_types(
         .where(generation_attempts.c.user_id.in_(user_ids) & generation_attempts.c.sent)
         .where(generation_attempts.c.at >= since)
         .order_by(generation_attempts.c.at.desc(), generation_attempts.c.attempt.desc())
-    ).all()
-    found: dict[str, list[str]] = defaultdict(list)
-    for user_id, message_type in rows:
-        found[user_id].append(message_type)
-    return found
+    )
+    return {user_id: [t for (t,) in types] for user_id, types in _by_user(rows).items()}
 
 
 def records_for_context(
@@ -160,11 +157,8 @@ def records_for_context(
         .where(records.c.user_id.in_(user_ids) & records.c.kind.in_(kinds))
         .where(records.c.updated_at >= since)
         .order_by(records.c.updated_at.desc())
-    ).all()
-    found: dict[str, list[tuple[str, dict[str, Any], datetime]]] = defaultdict(list)
-    for user_id, kind, props, at in rows:
-        found[user_id].append((kind, props, at))
-    return found
+    )
+    return _by_user(rows)
 
 
 def recent_events(
@@ -175,10 +169,15 @@ def recent_events(
         sa.select(events.c.user_id, events.c.name, events.c.props, events.c.at)
         .where(events.c.user_id.in_(user_ids) & (events.c.at >= since))
         .order_by(events.c.at.desc())
-    ).all()
-    found: dict[str, list[tuple[str, dict[str, Any], datetime]]] = defaultdict(list)
-    for user_id, name, props, at in rows:
-        found[user_id].append((name, props, at))
+    )
+    return _by_user(rows)
+
+
+def _by_user(rows: Iterable[Sequence[Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows whose first column is a user id, grouped by it, in their order, without it."""
+    found: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for user_id, *rest in rows:
+        found[user_id].append(tuple(rest))
     return found
 
 
