@@ -13,6 +13,10 @@ honouring `Retry-After`; what still fails becomes a `ProviderError`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
 
 import anthropic
 import openai
@@ -48,29 +52,16 @@ class OpenAIClient:
         )
 
     async def complete(self, prompt: Prompt, max_tokens: int) -> Reply:
-        try:
+        with _failures_of(openai, openai.OpenAIError, self.provider):
             if self._stream:
                 return await self._streamed(prompt, max_tokens)
             return await self._whole(prompt, max_tokens)
-        except openai.APITimeoutError as exc:
-            raise ProviderError(f"{self.provider} timed out: {exc}", timeout=True) from exc
-        except openai.APIStatusError as exc:
-            raise ProviderError(f"{self.provider} answered HTTP {exc.status_code}") from exc
-        except openai.APIConnectionError as exc:
-            raise ProviderError(f"{self.provider} unreachable: {exc}") from exc
-        except (openai.OpenAIError, ValueError) as exc:
-            raise ProviderError(f"{self.provider} sent an unreadable response: {exc}") from exc
 
     async def aclose(self) -> None:
         await self._client.close()
 
     async def _whole(self, prompt: Prompt, max_tokens: int) -> Reply:
-        completion = await self._client.chat.completions.create(
-            model=self.model,
-            messages=self._messages(prompt),
-            max_tokens=max_tokens,
-            response_format=self._format(prompt) if self._structured else openai.omit,
-        )
+        completion = await self._client.chat.completions.create(**self._request(prompt, max_tokens))
         usage = completion.usage
         text = completion.choices[0].message.content if completion.choices else None
         return Reply(
@@ -82,10 +73,7 @@ class OpenAIClient:
 
     async def _streamed(self, prompt: Prompt, max_tokens: int) -> Reply:
         stream = await self._client.chat.completions.create(
-            model=self.model,
-            messages=self._messages(prompt),
-            max_tokens=max_tokens,
-            response_format=self._format(prompt) if self._structured else openai.omit,
+            **self._request(prompt, max_tokens),
             stream=True,
             stream_options={"include_usage": True},  # a last chunk carries the usage
         )
@@ -101,12 +89,18 @@ class OpenAIClient:
                     tokens_in, tokens_out = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
         return Reply("".join(parts), tokens_in, tokens_out, model)
 
-    @staticmethod
-    def _messages(prompt: Prompt) -> list[ChatCompletionMessageParam]:
-        return [
+    def _request(self, prompt: Prompt, max_tokens: int) -> dict[str, Any]:
+        """What every request says, streamed or not."""
+        messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": prompt.system},
             {"role": "user", "content": prompt.user},
         ]
+        return {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "response_format": self._format(prompt) if self._structured else openai.omit,
+        }
 
     @staticmethod
     def _format(prompt: Prompt) -> ResponseFormat:
@@ -139,16 +133,8 @@ class AnthropicClient:
         )
 
     async def complete(self, prompt: Prompt, max_tokens: int) -> Reply:
-        try:
+        with _failures_of(anthropic, anthropic.AnthropicError, self.provider):
             message = await self._message(prompt, max_tokens)
-        except anthropic.APITimeoutError as exc:
-            raise ProviderError(f"{self.provider} timed out: {exc}", timeout=True) from exc
-        except anthropic.APIStatusError as exc:
-            raise ProviderError(f"{self.provider} answered HTTP {exc.status_code}") from exc
-        except anthropic.APIConnectionError as exc:
-            raise ProviderError(f"{self.provider} unreachable: {exc}") from exc
-        except (anthropic.AnthropicError, ValueError) as exc:
-            raise ProviderError(f"{self.provider} sent an unreadable response: {exc}") from exc
         usage = message.usage
         return Reply(_text_of(message), usage.input_tokens, usage.output_tokens, message.model)
 
@@ -158,23 +144,13 @@ class AnthropicClient:
     async def _message(self, prompt: Prompt, max_tokens: int) -> Message:
         messages: list[MessageParam] = [{"role": "user", "content": prompt.user}]
         tools, choice = self._tool(prompt) if self._structured else (anthropic.omit, anthropic.omit)
+        request: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens,
+                                   "system": prompt.system, "messages": messages,
+                                   "tools": tools, "tool_choice": choice}  # fmt: skip
         if not self._stream:
-            return await self._client.messages.create(
-                model=self.model,
-                max_tokens=max_tokens,
-                system=prompt.system,
-                messages=messages,
-                tools=tools,
-                tool_choice=choice,
-            )
-        async with self._client.messages.stream(
-            model=self.model,
-            max_tokens=max_tokens,
-            system=prompt.system,
-            messages=messages,
-            tools=tools,
-            tool_choice=choice,
-        ) as stream:
+            whole: Message = await self._client.messages.create(**request)
+            return whole
+        async with self._client.messages.stream(**request) as stream:
             return await stream.get_final_message()
 
     @staticmethod
@@ -185,6 +161,22 @@ class AnthropicClient:
             "input_schema": prompt.schema,
         }
         return [tool], {"type": "tool", "name": prompt.schema_name}
+
+
+@contextmanager
+def _failures_of(sdk: ModuleType, base: type[Exception], provider: str) -> Iterator[None]:
+    """What still fails after the SDK's own retries, as a ProviderError saying why. Both SDKs
+    name their errors alike; `base` is the SDK's root error."""
+    try:
+        yield
+    except sdk.APITimeoutError as exc:
+        raise ProviderError(f"{provider} timed out: {exc}", timeout=True) from exc
+    except sdk.APIStatusError as exc:
+        raise ProviderError(f"{provider} answered HTTP {exc.status_code}") from exc
+    except sdk.APIConnectionError as exc:
+        raise ProviderError(f"{provider} unreachable: {exc}") from exc
+    except (base, ValueError) as exc:
+        raise ProviderError(f"{provider} sent an unreadable response: {exc}") from exc
 
 
 def _text_of(message: Message) -> str:
