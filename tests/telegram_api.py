@@ -39,7 +39,6 @@ NOT_MODIFIED = (
 )
 OLD_QUERY = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
-_TAG = re.compile(r"</?(b|i)>")
 _ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
 _message_ids = itertools.count(1)
 
@@ -49,6 +48,27 @@ def error(code: int, description: str, **parameters: Any) -> tuple[int, dict[str
     if parameters:
         body["parameters"] = parameters
     return code, body
+
+
+def checked_text(params: dict[str, Any], *, tags: str = "b|i") -> str | tuple[int, dict[str, Any]]:
+    """The text a sendMessage shows, or the error Telegram answers it with: HTML that uses
+    other tags than `tags` or a bare <, > or &, empty or too long text, or a button whose
+    callback_data is over 64 bytes."""
+    text = str(params.get("text") or "")
+    if params.get("parse_mode") == "HTML":
+        tag = re.compile(rf"</?({tags})>")
+        if set(_ENTITY.sub("", tag.sub("", text))) & set("<>&"):
+            return error(400, "Bad Request: can't parse entities: unsupported start tag")
+        text = html.unescape(tag.sub("", text))
+    if not text.strip():
+        return error(400, "Bad Request: message text is empty")
+    if len(text.encode("utf-16-le")) // 2 > MAX_TEXT:
+        return error(400, "Bad Request: message is too long")
+    for row in (params.get("reply_markup") or {}).get("inline_keyboard", []):
+        for button in row:
+            if len(button.get("callback_data", "").encode()) > MAX_CALLBACK:
+                return error(400, "Bad Request: BUTTON_DATA_INVALID")
+    return text
 
 
 def ok(result: Any) -> tuple[int, dict[str, Any]]:
@@ -212,20 +232,10 @@ class TelegramApi:
             self.waiting_with = None
 
     def _send_message(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        text = str(params.get("text") or "")
-        if params.get("parse_mode") == "HTML":
-            if set(_ENTITY.sub("", _TAG.sub("", text))) & set("<>&"):
-                return error(400, "Bad Request: can't parse entities: unsupported start tag")
-            text = html.unescape(_TAG.sub("", text))
-        if not text.strip():
-            return error(400, "Bad Request: message text is empty")
-        if len(text.encode("utf-16-le")) // 2 > MAX_TEXT:
-            return error(400, "Bad Request: message is too long")
+        text = checked_text(params)
+        if not isinstance(text, str):
+            return text
         markup = params.get("reply_markup")
-        for row in (markup or {}).get("inline_keyboard", []):
-            for button in row:
-                if len(button.get("callback_data", "").encode()) > MAX_CALLBACK:
-                    return error(400, "Bad Request: BUTTON_DATA_INVALID")
         chat_id = int(params["chat_id"])
         if chat_id == 0:
             return error(400, "Bad Request: chat not found")

@@ -35,6 +35,7 @@ from nudgeflow.channels.telegram import (
 from nudgeflow.ids import new_id
 from nudgeflow.lifecycle import SNOOZE_CHOICES
 from nudgeflow.resilience import Rate
+from telegram_api import checked_text, error
 
 TOKEN = "123456789:AAH-test_token_0123456789abcdefghi"
 NUDGE_ID = "n_06h0d4hn9fwyg07xwa290bm7"
@@ -66,18 +67,7 @@ PRESSES = {
 }
 
 
-def error(code: int, description: str, **parameters: Any) -> tuple[int, dict[str, Any]]:
-    """An error answer as the Bot API writes it."""
-    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return code, body
-
-
 # ---- a Bot API double ---------------------------------------------------------------------------
-
-_TAG = re.compile(r"</?b>")
-_ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
 
 
 @dataclass
@@ -123,19 +113,9 @@ async def _params(request: web.Request) -> dict[str, Any]:
 
 
 def _send_message(params: dict[str, Any], message_id: int) -> tuple[int, dict[str, Any]]:
-    text = str(params.get("text") or "")
-    if params.get("parse_mode") == "HTML":
-        if set(_ENTITY.sub("", _TAG.sub("", text))) & set("<>&"):
-            return error(400, "Bad Request: can't parse entities: unsupported start tag")
-        text = html.unescape(_TAG.sub("", text))
-    if not text.strip():
-        return error(400, "Bad Request: message text is empty")
-    if len(text.encode("utf-16-le")) // 2 > MAX_TEXT:
-        return error(400, "Bad Request: message is too long")
-    for row in (params.get("reply_markup") or {}).get("inline_keyboard", []):
-        for button in row:
-            if len(button.get("callback_data", "").encode()) > MAX_CALLBACK:
-                return error(400, "Bad Request: BUTTON_DATA_INVALID")
+    text = checked_text(params, tags="b")  # the channel writes bold and nothing else
+    if not isinstance(text, str):
+        return text
     chat_id = int(params["chat_id"])
     chat = {"id": chat_id, "type": "private" if chat_id > 0 else "group", "title": "Team"}
     message = {
