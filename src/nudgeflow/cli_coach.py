@@ -4,6 +4,7 @@ attempts, and running one user's coaching now."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -77,8 +78,6 @@ def status(user_id: str, at: datetime | None, as_json: bool) -> None:
 @friendly
 def run(user_id: str, force: bool, at: datetime | None, as_json: bool) -> None:
     """Decide USER's coaching message now and write it, as the worker would."""
-    from nudgeflow.generation import GenerationWorker
-
     engine = _engine(FrozenClock(at) if at else None)
     now = engine.clock.now()
     engine.user(user_id)
@@ -87,11 +86,10 @@ def run(user_id: str, force: bool, at: datetime | None, as_json: bool) -> None:
         if schedule is None:
             raise click.ClickException(f"{user_id} has coaching off: set preferences.frequency")
         if force:
-            moved = Schedule(schedule.frequency, schedule.window, now, schedule.last_due)
-            coaching_store.put(conn, [(user_id, moved)], now)
+            coaching_store.put(conn, [(user_id, replace(schedule, next_due=now))], now)
     report = engine.sweep_users([user_id], now)
     decided = [d for _, d in report.decisions if d.rule.generator]
-    written = asyncio.run(_write(engine, GenerationWorker, user_id))
+    written = asyncio.run(_write(engine, user_id))
     result = {
         "user_id": user_id,
         "decided": [
@@ -102,8 +100,11 @@ def run(user_id: str, force: bool, at: datetime | None, as_json: bool) -> None:
     _emit(result, as_json, lambda: _run_text(result))
 
 
-async def _write(engine: Any, worker_type: Any, user_id: str) -> dict[str, int]:
-    worker = worker_type(engine)
+async def _write(engine: Any, user_id: str) -> dict[str, int]:
+    """The generation stage's round, for this user's due messages only."""
+    from nudgeflow.generation import GenerationWorker  # the LLM SDKs load only when needed
+
+    worker = GenerationWorker(engine)
     try:
         return dict(await worker.run_once(user_id=user_id))
     finally:

@@ -95,17 +95,18 @@ class Engine:
         if len(set(names)) != len(names):
             twice = ", ".join(sorted({n for n in names if names.count(n) > 1}))
             raise ConfigError("playbooks", f"two rules share a name: {twice}")
-        unknown = set(overrides) - {r.name for p in playbooks for r in p.rules()}
+        as_written = {r.name: r for p in playbooks for r in p.rules()}  # before overrides
+        unknown = set(overrides) - set(as_written)
         if unknown:
             raise ConfigError(
                 "rules", f"overrides name unknown rules: {', '.join(sorted(unknown))}"
             )
-        self._check_generators(playbooks, rules)
+        self._check_generators(as_written, rules)
         return rules
 
-    def _check_generators(self, playbooks: Sequence[Playbook], rules: Sequence[Rule]) -> None:
+    def _check_generators(self, as_written: dict[str, Rule], rules: Sequence[Rule]) -> None:
         """Only rules that generate their text take a generator, and "llm" needs an LLM."""
-        writes_own = {r.name for p in playbooks for r in p.rules() if r.generator is None}
+        writes_own = {name for name, rule in as_written.items() if rule.generator is None}
         for rule in rules:
             field = f"rules.{rule.name}.generator"
             if rule.generator is not None and rule.name in writes_own:
