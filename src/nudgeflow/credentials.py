@@ -124,11 +124,22 @@ class Credentials:
     def _links(self) -> URLSafeSerializer:
         return _serializer(self._signer.secret_keys[-1], "nudgeflow.link")
 
+    @cached_property
+    def _link_mac(self) -> Any:
+        return hmac.new(self._links.make_signer().derive_key(), digestmod="sha1")
+
     def link_token(self, user_id: str, purpose: str, subject: str = "", *, hours: int) -> str:
         """A token for one link in a message: `purpose` (accept, dismiss, snooze, preferences,
-        unsubscribe) on `subject` (a nudge id) for `user_id`, until `hours` from now."""
-        expires = int((self.clock.now() + timedelta(hours=hours)).timestamp())
-        return str(self._links.dumps({"u": user_id, "p": purpose, "s": subject, "e": expires}))
+        unsubscribe) on `subject` (a nudge id) for `user_id`, until `hours` from now.
+
+        The very token `self._links.dumps(...)` makes (a test holds them equal), without
+        itsdangerous's layers of calls: every delivery signs five (2.6 µs each, against 3.4)."""
+        expires = int(self.clock.now().timestamp()) + hours * 3600
+        payload = {"u": user_id, "p": purpose, "s": subject, "e": expires}
+        value = base64_encode(orjson.dumps(payload))
+        mac = self._link_mac.copy()  # the keyed state, copied: cheaper than keying anew
+        mac.update(value)
+        return (value + b"." + base64_encode(mac.digest())).decode()
 
     def read_link(self, token: str) -> tuple[str, str, str]:
         """(user_id, purpose, subject) of a link token, or Unauthorized when it is forged or

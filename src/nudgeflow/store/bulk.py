@@ -1,4 +1,4 @@
-"""Raw driver statements for the sweep's hot path.
+"""Raw driver statements for the hot paths (sweeps, the outbox).
 
 SQLAlchemy's per-value bind and result processing costs more than the database itself when a
 sweep writes a hundred thousand rows; here rows go to the driver as tuples, with only the
@@ -9,7 +9,7 @@ text COPY and more for a pipelined executemany).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -18,6 +18,7 @@ import orjson
 import psycopg
 import sqlalchemy as sa
 from psycopg.types.json import set_json_dumps
+from sqlalchemy.dialects import postgresql
 
 from nudgeflow.store.schema import UTCDateTime
 
@@ -153,3 +154,25 @@ def _adapters(table: sa.Table, adapt: Codec) -> list[tuple[int, Callable[[Any], 
         elif isinstance(column.type, sa.JSON):
             found.append((index, adapt.json))
     return found
+
+
+# ---- reading without per-value processing ----------------------------------------------------
+
+
+def raw(column: Any) -> Any:
+    """The column as the driver gives it, read by `Codec`: no per-value processing."""
+    return sa.type_coerce(column, sa.String())
+
+
+def json_text(column: Any) -> Any:
+    """A JSON column as its text, parsed by `Codec` with orjson: PostgreSQL's driver
+    would parse jsonb with the standard library's json, several times slower."""
+    return sa.cast(column, sa.Text())
+
+
+def among(conn: sa.Connection, column: Any, values: Iterable[str]) -> Any:
+    """`column IN values`; on PostgreSQL one array parameter (`= ANY(...)`): hundreds of ids as
+    separate parameters cost more to render and parse than the query takes to run."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(sa.String())))
+    return column.in_(list(values))

@@ -14,7 +14,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
-from sqlalchemy.dialects import postgresql
 
 from nudgeflow.ids import new_id
 from nudgeflow.policy import Decision, PastNudge
@@ -60,30 +59,11 @@ class BatchFacts:
     org_enabled: dict[str, bool]
 
 
-def _raw(column: Any) -> Any:
-    """The column as the driver gives it, read by `bulk.Codec`: no per-value processing."""
-    return sa.type_coerce(column, sa.String())
-
-
-def _json_text(column: Any) -> Any:
-    """A JSON column as its text, parsed by `bulk.Codec` with orjson: PostgreSQL's driver
-    would parse jsonb with the standard library's json, several times slower."""
-    return sa.cast(column, sa.Text())
-
-
-def _among(conn: sa.Connection, column: Any, values: Iterable[str]) -> Any:
-    """`column IN values`; on PostgreSQL one array parameter (`= ANY(...)`): hundreds of ids as
-    separate parameters cost more to render and parse than the query takes to run."""
-    if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(sa.String())))
-    return column.in_(list(values))
-
-
 _USER_FIELDS = [users.c[name] for name in UserRow.__slots__]
 _USER_COLUMNS = [
-    _json_text(c)
+    bulk.json_text(c)
     if isinstance(c.type, sa.JSON)
-    else _raw(c)
+    else bulk.raw(c)
     if isinstance(c.type, UTCDateTime)
     else c
     for c in _USER_FIELDS
@@ -135,7 +115,7 @@ def peek_due(
 
 def load_users(conn: sa.Connection, user_ids: Sequence[str]) -> list[UserRow]:
     read = bulk.codec(conn)
-    query = sa.select(*_USER_COLUMNS).where(_among(conn, users.c.id, user_ids))
+    query = sa.select(*_USER_COLUMNS).where(bulk.among(conn, users.c.id, user_ids))
     return [_user_row(row, read) for row in conn.execute(query)]
 
 
@@ -146,7 +126,7 @@ def load_user(conn: sa.Connection, user_id: str) -> UserRow | None:
 
 def load_preferences(conn: sa.Connection, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     query = sa.select(preferences.c.user_id, preferences.c.data).where(
-        _among(conn, preferences.c.user_id, user_ids)
+        bulk.among(conn, preferences.c.user_id, user_ids)
     )
     return dict(conn.execute(query).tuples().all())
 
@@ -158,9 +138,9 @@ def load_facts(conn: sa.Connection, batch: Sequence[UserRow], now: datetime) -> 
     by_user: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     record_rows = conn.execute(
         sa.select(
-            records.c.user_id, records.c.kind, records.c.key, _json_text(records.c.props),
-            _raw(records.c.updated_at),
-        ).where(_among(conn, records.c.user_id, ids))
+            records.c.user_id, records.c.kind, records.c.key, bulk.json_text(records.c.props),
+            bulk.raw(records.c.updated_at),
+        ).where(bulk.among(conn, records.c.user_id, ids))
     ).all()  # fmt: skip
     for user_id, kind, key, props, updated_at in record_rows:
         by_user[user_id][kind].append(
@@ -172,11 +152,11 @@ def load_facts(conn: sa.Connection, batch: Sequence[UserRow], now: datetime) -> 
         sa.select(
             events.c.user_id,
             events.c.name,
-            _raw(sa.func.max(events.c.at)),
+            bulk.raw(sa.func.max(events.c.at)),
             sa.func.count(),
             sa.func.sum(this_week),
         )
-        .where(_among(conn, events.c.user_id, ids))
+        .where(bulk.among(conn, events.c.user_id, ids))
         .group_by(events.c.user_id, events.c.name)
     ).all()
     for user_id, name, last_at, count, week in event_rows:
@@ -185,7 +165,7 @@ def load_facts(conn: sa.Connection, batch: Sequence[UserRow], now: datetime) -> 
     org_enabled = {}
     if orgs:
         query = sa.select(organisations.c.id, organisations.c.agent_enabled).where(
-            _among(conn, organisations.c.id, orgs)
+            bulk.among(conn, organisations.c.id, orgs)
         )
         org_enabled = dict(conn.execute(query).tuples().all())
     return BatchFacts(prefs, by_user, stats, org_enabled)
@@ -197,7 +177,9 @@ def load_history(
     """Each user's nudges of the last 90 days, and older ones that share a candidate's dedupe key."""
     key_list = sorted(set(keys))
     recent = nudges.c.created_at >= now - HISTORY
-    condition = sa.or_(recent, _among(conn, nudges.c.dedupe_key, key_list)) if key_list else recent
+    condition = (
+        sa.or_(recent, bulk.among(conn, nudges.c.dedupe_key, key_list)) if key_list else recent
+    )
     rows = conn.execute(
         sa.select(
             nudges.c.user_id,
@@ -205,9 +187,9 @@ def load_history(
             nudges.c.rule,
             nudges.c.dedupe_key,
             nudges.c.status,
-            _raw(nudges.c.created_at),
+            bulk.raw(nudges.c.created_at),
             nudges.c.cap_day,
-        ).where(_among(conn, nudges.c.user_id, user_ids) & condition)
+        ).where(bulk.among(conn, nudges.c.user_id, user_ids) & condition)
     ).all()
     read = bulk.codec(conn)
     history: dict[str, list[PastNudge]] = defaultdict(list)
