@@ -129,6 +129,41 @@ def test_a_crashed_sweeps_users_fall_due_again_when_the_lease_ends(
     assert len(engine.nudges()) == 1
 
 
+def test_a_failed_write_stops_the_sweep_and_loses_no_user(
+    database_url: str, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails stops the sweep with its error and what was written stays. The
+    users of the failed batch (and on PostgreSQL, where batch N+1 is claimed and decided
+    while N is written, those of the next) are due again once their lease ends."""
+    settings = load_settings(database_url=database_url, sweep_batch_size=10)
+    engine = Engine(database_url, settings=settings, clock=clock)
+    for n in range(50):
+        weak_resume(engine, f"u{n:02d}")
+    written = sweeps.write_decisions
+    calls: list[int] = []
+
+    def third_fails(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the disk is full")
+        written(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sweeps, "write_decisions", third_fails)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        engine.sweep()
+    assert len({n["user_id"] for n in engine.nudges(limit=1000)}) == 20
+
+    monkeypatch.setattr(sweeps, "write_decisions", written)
+    leased = 20 if engine.db.dialect.name == "postgresql" else 10  # the next batch was claimed
+    assert engine.sweep().users == 30 - leased
+    clock.advance(timedelta(seconds=settings.lease_seconds))
+    assert engine.sweep().users == leased
+    nudges = engine.nudges(limit=1000)
+    assert len({n["user_id"] for n in nudges}) == 50
+    assert len(nudges) == len({(n["user_id"], n["rule"], n["dedupe_key"]) for n in nudges})
+    engine.close()
+
+
 def test_a_fact_arriving_during_a_sweep_keeps_the_user_due(
     engine: Engine, clock: FrozenClock
 ) -> None:

@@ -10,6 +10,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -115,15 +116,14 @@ class Sweeper:
             paused = admin.paused_rules(conn)
         flags = self.flags.current().gate
         ticks = Ticks(now, self.rules)
-        after: tuple[datetime, str] | None = None
-        while (max_batches is None or report.batches < max_batches) and not should_stop():
-            batch = self._peek(now, after) if dry_run else self._claim(now)
-            if not batch:
-                break
-            after = (batch[-1].next_check_at, batch[-1].id)
-            with _collector_paused():
-                self._process(batch, ticks, paused, flags, report, write=not dry_run)
-            report.batches += 1
+
+        def more() -> bool:
+            return (max_batches is None or report.batches < max_batches) and not should_stop()
+
+        if dry_run:
+            self._look(ticks, paused, flags, report, more)
+        else:
+            self._sweep(ticks, paused, flags, report, more)
         report.seconds = time.perf_counter() - started
         if report.users:
             log.info("sweep", **{k: v for k, v in report.as_dict().items() if k != "suppressed"})
@@ -136,8 +136,68 @@ class Sweeper:
             paused = admin.paused_rules(conn)
             batch = sweeps.load_users(conn, user_ids)
         gate = self.flags.current().gate
-        self._process(batch, Ticks(now, self.rules), paused, gate, report, write=True)
+        with _collector_paused():
+            decided = self._decide(batch, Ticks(now, self.rules), paused, gate)
+            self._write(decided, now)
+        self._count(decided, report)
         return report
+
+    def _sweep(
+        self,
+        ticks: Ticks,
+        paused: frozenset[str],
+        flags: FlagGate,
+        report: SweepReport,
+        more: Callable[[], bool],
+    ) -> None:
+        """Batch after batch. On PostgreSQL in a pipeline: batch N is written on a second
+        connection, in a thread, while batch N+1 is read and decided; the server does the
+        writing in its own process and the driver waits outside the interpreter's lock, so
+        the two overlap instead of taking turns (a third more users/s, measured). One write at
+        a time, and each claim between writes. SQLite writes in line: there its reader and
+        writer share one file, and the overlap cost more than it saved (measured)."""
+        pipelined = self.db.dialect.name == "postgresql"
+        writing: Future[None] | None = None
+
+        def step(batch: list[UserRow]) -> list[UserRow]:
+            """Decide `batch`, write it (or start to), and claim the next one."""
+            nonlocal writing
+            decided = self._decide(batch, ticks, paused, flags)
+            report.batches += 1
+            if writing is not None:
+                writing.result()  # the batch before is written: its errors surface here
+            if pipelined:  # claim before the write starts: one writer at a time
+                following = self._claim(ticks.now) if more() else []
+                writing = writes.submit(self._write, decided, ticks.now)
+            else:
+                self._write(decided, ticks.now)
+                following = self._claim(ticks.now) if more() else []
+            self._count(decided, report)
+            return following
+
+        with ThreadPoolExecutor(1, thread_name_prefix="sweep-write") as writes:
+            batch = self._claim(ticks.now) if more() else []
+            while batch:
+                with _collector_paused():  # the batch's objects are gone when it resumes
+                    batch = step(batch)
+            if writing is not None:
+                writing.result()
+
+    def _look(
+        self,
+        ticks: Ticks,
+        paused: frozenset[str],
+        flags: FlagGate,
+        report: SweepReport,
+        more: Callable[[], bool],
+    ) -> None:
+        """A dry run: due users in order, decided, nothing claimed or written."""
+        after: tuple[datetime, str] | None = None
+        while more() and (batch := self._peek(ticks.now, after)):
+            after = (batch[-1].next_check_at, batch[-1].id)
+            with _collector_paused():
+                self._count(self._decide(batch, ticks, paused, flags), report)
+            report.batches += 1
 
     def _claim(self, now: datetime) -> list[UserRow]:
         lease = timedelta(seconds=self.settings.lease_seconds)
@@ -148,16 +208,10 @@ class Sweeper:
         with self.db.connect() as conn:
             return sweeps.peek_due(conn, now, self.settings.sweep_batch_size, after)
 
-    def _process(
-        self,
-        batch: list[UserRow],
-        ticks: Ticks,
-        paused: frozenset[str],
-        flags: FlagGate,
-        report: SweepReport,
-        *,
-        write: bool,
-    ) -> None:
+    def _decide(
+        self, batch: list[UserRow], ticks: Ticks, paused: frozenset[str], flags: FlagGate
+    ) -> Decided:
+        """Load the batch's facts and history, run the rules and the policy: no writes."""
         now = ticks.now
         with self.db.connect() as conn:
             facts = sweeps.load_facts(conn, batch, now)
@@ -173,33 +227,44 @@ class Sweeper:
             ]
             keys = {c.dedupe_key for user_runs in runs for run in user_runs for c in run.candidates}
             history = sweeps.load_history(conn, [u.id for u in users], keys, now)
-        decided: list[tuple[str, Decision]] = []
-        finished: list[tuple[UserRow, datetime]] = []
-        errors: list[tuple[str, str, str]] = []
-        for user, row, user_runs in zip(users, batch, runs, strict=True):
-            ctx = context(
-                user,
-                parse_preferences(facts.preferences.get(user.id)),
-                settings=self.settings,
-                org_enabled=facts.org_enabled.get(user.org, True) if user.org else True,
-                flags=flags,
-                paused=paused,
-                history=History.of(history.get(user.id, ())),
-            )
-            decisions, next_check = decide_user(ctx, user_runs, ticks)
-            decided.extend((user.id, d) for d in decisions)
-            finished.append((row, next_check))
-            errors.extend(_errors(user.id, user_runs))
-        if write:
-            with writer(self.db).begin() as conn:
-                sweeps.write_decisions(conn, decided, now)
-                sweeps.record_rule_errors(conn, errors, now)
-                sweeps.finish_users(conn, finished, now)
-        for user_id, rule, error in errors:
+            decided = Decided()
+            for user, row, user_runs in zip(users, batch, runs, strict=True):
+                ctx = context(
+                    user,
+                    parse_preferences(facts.preferences.get(user.id)),
+                    settings=self.settings,
+                    org_enabled=facts.org_enabled.get(user.org, True) if user.org else True,
+                    flags=flags,
+                    paused=paused,
+                    history=History.of(history.get(user.id, ())),
+                )
+                decisions, next_check = decide_user(ctx, user_runs, ticks)
+                decided.decisions.extend((user.id, d) for d in decisions)
+                decided.finished.append((row, next_check))
+                decided.errors.extend(_errors(user.id, user_runs))
+        return decided
+
+    def _write(self, decided: Decided, now: datetime) -> None:
+        with writer(self.db).begin() as conn:
+            sweeps.write_decisions(conn, decided.decisions, now)
+            sweeps.record_rule_errors(conn, decided.errors, now)
+            sweeps.finish_users(conn, decided.finished, now)
+
+    def _count(self, decided: Decided, report: SweepReport) -> None:
+        for user_id, rule, error in decided.errors:
             log.warning("rule_error", user_id=user_id, rule=rule, error=error)
-        report.count(decided, len(batch), len(errors))
+        report.count(decided.decisions, len(decided.finished), len(decided.errors))
         if self.keep_decisions:
-            report.decisions.extend(decided)
+            report.decisions.extend(decided.decisions)
+
+
+@dataclass
+class Decided:
+    """One batch's outcome, before it is written."""
+
+    decisions: list[tuple[str, Decision]] = field(default_factory=list)
+    finished: list[tuple[UserRow, datetime]] = field(default_factory=list)  # next checks
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # user, rule, error
 
 
 @contextmanager
@@ -216,6 +281,7 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+        gc.collect(0)  # the batch's young cycles, at once: nothing else would trigger it
 
 
 def _errors(user_id: str, runs: Sequence[RuleRun]) -> list[tuple[str, str, str]]:

@@ -91,7 +91,7 @@ def claim(
         .order_by(deliveries.c.next_attempt_at)
     )
     read = bulk.codec(conn)
-    return [_claimed(row, read) for row in conn.execute(query).tuples()]
+    return [_claimed(row, read) for row in conn.execute(query).tuples().all()]
 
 
 def _claimed(row: tuple[Any, ...], read: bulk.Codec) -> Claimed:
