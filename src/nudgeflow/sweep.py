@@ -151,35 +151,31 @@ class Sweeper:
         more: Callable[[], bool],
     ) -> None:
         """Batch after batch. On PostgreSQL in a pipeline: batch N is written on a second
-        connection, in a thread, while batch N+1 is read and decided; the server does the
-        writing in its own process and the driver waits outside the interpreter's lock, so
-        the two overlap instead of taking turns (a third more users/s, measured). One write at
-        a time, and each claim between writes. SQLite writes in line: there its reader and
-        writer share one file, and the overlap cost more than it saved (measured)."""
+        connection, in a thread, while batch N+1 is claimed, read and decided; the server
+        does the writing in its own process and the driver waits outside the interpreter's
+        lock, so the two overlap instead of taking turns (a third more users/s, measured).
+        One write at a time. SQLite writes in line: there its reader and writer share one
+        file, and the overlap cost more than it saved (measured)."""
         pipelined = self.db.dialect.name == "postgresql"
         writing: Future[None] | None = None
 
-        def step(batch: list[UserRow]) -> list[UserRow]:
-            """Decide `batch`, write it (or start to), and claim the next one."""
+        def step(batch: list[UserRow]) -> None:
+            """Decide `batch` and write it, or start to."""
             nonlocal writing
             decided = self._decide(batch, ticks, paused, flags)
-            report.batches += 1
             if writing is not None:
                 writing.result()  # the batch before is written: its errors surface here
-            if pipelined:  # claim before the write starts: one writer at a time
-                following = self._claim(ticks.now) if more() else []
+            if pipelined:
                 writing = writes.submit(self._write, decided, ticks.now)
             else:
                 self._write(decided, ticks.now)
-                following = self._claim(ticks.now) if more() else []
+            report.batches += 1
             self._count(decided, report)
-            return following
 
         with ThreadPoolExecutor(1, thread_name_prefix="sweep-write") as writes:
-            batch = self._claim(ticks.now) if more() else []
-            while batch:
-                with _collector_paused():  # the batch's objects are gone when it resumes
-                    batch = step(batch)
+            while more() and (batch := self._claim(ticks.now)):
+                with _collector_paused():
+                    step(batch)
             if writing is not None:
                 writing.result()
 
@@ -227,21 +223,21 @@ class Sweeper:
             ]
             keys = {c.dedupe_key for user_runs in runs for run in user_runs for c in run.candidates}
             history = sweeps.load_history(conn, [u.id for u in users], keys, now)
-            decided = Decided()
-            for user, row, user_runs in zip(users, batch, runs, strict=True):
-                ctx = context(
-                    user,
-                    parse_preferences(facts.preferences.get(user.id)),
-                    settings=self.settings,
-                    org_enabled=facts.org_enabled.get(user.org, True) if user.org else True,
-                    flags=flags,
-                    paused=paused,
-                    history=History.of(history.get(user.id, ())),
-                )
-                decisions, next_check = decide_user(ctx, user_runs, ticks)
-                decided.decisions.extend((user.id, d) for d in decisions)
-                decided.finished.append((row, next_check))
-                decided.errors.extend(_errors(user.id, user_runs))
+        decided = Decided()
+        for user, row, user_runs in zip(users, batch, runs, strict=True):
+            ctx = context(
+                user,
+                parse_preferences(facts.preferences.get(user.id)),
+                settings=self.settings,
+                org_enabled=facts.org_enabled.get(user.org, True) if user.org else True,
+                flags=flags,
+                paused=paused,
+                history=History.of(history.get(user.id, ())),
+            )
+            decisions, next_check = decide_user(ctx, user_runs, ticks)
+            decided.decisions.extend((user.id, d) for d in decisions)
+            decided.finished.append((row, next_check))
+            decided.errors.extend(_errors(user.id, user_runs))
         return decided
 
     def _write(self, decided: Decided, now: datetime) -> None:
@@ -281,7 +277,6 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-        gc.collect(0)  # the batch's young cycles, at once: nothing else would trigger it
 
 
 def _errors(user_id: str, runs: Sequence[RuleRun]) -> list[tuple[str, str, str]]:
