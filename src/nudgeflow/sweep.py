@@ -120,10 +120,13 @@ class Sweeper:
         def more() -> bool:
             return (max_batches is None or report.batches < max_batches) and not should_stop()
 
+        def decide(batch: list[UserRow]) -> Decided:
+            return self._decide(batch, ticks, paused, flags)
+
         if dry_run:
-            self._look(ticks, paused, flags, report, more)
+            self._look(decide, now, report, more)
         else:
-            self._sweep(ticks, paused, flags, report, more)
+            self._sweep(decide, now, report, more)
         report.seconds = time.perf_counter() - started
         if report.users:
             log.info("sweep", **{k: v for k, v in report.as_dict().items() if k != "suppressed"})
@@ -144,9 +147,8 @@ class Sweeper:
 
     def _sweep(
         self,
-        ticks: Ticks,
-        paused: frozenset[str],
-        flags: FlagGate,
+        decide: Callable[[list[UserRow]], Decided],
+        now: datetime,
         report: SweepReport,
         more: Callable[[], bool],
     ) -> None:
@@ -162,18 +164,18 @@ class Sweeper:
         def step(batch: list[UserRow]) -> None:
             """Decide `batch` and write it, or start to."""
             nonlocal writing
-            decided = self._decide(batch, ticks, paused, flags)
+            decided = decide(batch)
             if writing is not None:
                 writing.result()  # the batch before is written: its errors surface here
             if pipelined:
-                writing = writes.submit(self._write, decided, ticks.now)
+                writing = writes.submit(self._write, decided, now)
             else:
-                self._write(decided, ticks.now)
+                self._write(decided, now)
             report.batches += 1
             self._count(decided, report)
 
         with ThreadPoolExecutor(1, thread_name_prefix="sweep-write") as writes:
-            while more() and (batch := self._claim(ticks.now)):
+            while more() and (batch := self._claim(now)):
                 with _collector_paused():
                     step(batch)
             if writing is not None:
@@ -181,18 +183,17 @@ class Sweeper:
 
     def _look(
         self,
-        ticks: Ticks,
-        paused: frozenset[str],
-        flags: FlagGate,
+        decide: Callable[[list[UserRow]], Decided],
+        now: datetime,
         report: SweepReport,
         more: Callable[[], bool],
     ) -> None:
         """A dry run: due users in order, decided, nothing claimed or written."""
         after: tuple[datetime, str] | None = None
-        while more() and (batch := self._peek(ticks.now, after)):
+        while more() and (batch := self._peek(now, after)):
             after = (batch[-1].next_check_at, batch[-1].id)
             with _collector_paused():
-                self._count(self._decide(batch, ticks, paused, flags), report)
+                self._count(decide(batch), report)
             report.batches += 1
 
     def _claim(self, now: datetime) -> list[UserRow]:
